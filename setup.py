@@ -1,0 +1,33 @@
+"""soundgen_jax: neural audio generation (codecs, audio LMs, SoundStorm) in JAX / Flax NNX."""
+import setuptools
+
+setuptools.setup(
+    name="soundgen_jax",
+    version="0.1.0",
+    description="Neural audio codecs, text-to-audio LMs and SoundStorm in JAX / Flax NNX",
+    packages=setuptools.find_packages(include=["soundgen_jax", "soundgen_jax.*"]),
+    python_requires=">=3.10",
+    install_requires=[
+        "jax>=0.7,<0.13",
+        "flax>=0.11,<0.13",
+        "optax>=0.2.4",
+        "orbax-checkpoint>=0.11",
+        "seqio>=0.0.19",
+        "tensorflow-datasets>=4.9",
+        "ml_collections>=1.0",
+        "absl-py>=2.0",
+        "numpy>=1.26",
+        "soundfile>=0.12",
+        "soxr>=0.4",
+        "safetensors>=0.4",
+        "tqdm>=4.66",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=8",
+            "pytest-xdist>=3.5",
+            "torch==2.13.0",
+            "transformers>=4.45",
+        ],
+    },
+)

@@ -1,0 +1,114 @@
+"""Device mesh, the logical axis rules, and sharded model construction.
+
+Every parameter names its axes logically (`('embed', 'mlp')`); the one table below maps those
+names to the mesh axes `data`, `fsdp` and `model`. Change the table, not the models.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import jax
+import numpy as np
+from flax import nnx
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
+
+MESH_AXES = ("data", "fsdp", "model")
+
+# t5x-style: logical name -> mesh axis (None = replicated). A name missing here is replicated.
+LOGICAL_AXIS_RULES: tuple[tuple[str, str | tuple[str, ...] | None], ...] = (
+    ("batch", ("data", "fsdp")),
+    ("embed", "fsdp"),
+    ("mlp", "model"),
+    ("heads", "model"),
+    ("kv", None),
+    ("vocab", "model"),
+    ("length", None),
+    ("conv_in", "fsdp"),
+    ("conv_out", "model"),
+    ("conv_kernel", None),
+    ("lstm_in", "fsdp"),
+    ("lstm_gates", "model"),
+    ("codebooks", None),
+    ("codebook_entries", "model"),
+    ("codebook_dim", None),
+    ("norm", None),
+)
+
+
+def make_mesh(data: int = -1, fsdp: int = 1, model: int = 1,
+              devices: Sequence[jax.Device] | None = None) -> Mesh:
+  """A (data, fsdp, model) mesh over `devices` (default all); one size may be -1 (the rest)."""
+  devices = list(devices if devices is not None else jax.devices())
+  sizes = [data, fsdp, model]
+  if sizes.count(-1) > 1:
+    raise ValueError(f"mesh sizes {sizes}: at most one of data/fsdp/model may be -1")
+  known = int(np.prod([s for s in sizes if s != -1]))
+  if -1 in sizes:
+    if len(devices) % known:
+      raise ValueError(f"mesh sizes {sizes} do not divide {len(devices)} devices")
+    sizes[sizes.index(-1)] = len(devices) // known
+  if int(np.prod(sizes)) != len(devices):
+    raise ValueError(f"mesh sizes {sizes} need {int(np.prod(sizes))} devices, have {len(devices)}")
+  grid = np.asarray(devices).reshape(sizes)
+  return Mesh(grid, MESH_AXES, axis_types=(AxisType.Auto,) * 3)
+
+
+def logical_to_mesh(spec: Sequence[str | None] | None, mesh: Mesh) -> P:
+  """Maps one logical PartitionSpec to mesh axes, dropping mesh axes of size 1 or used twice."""
+  if spec is None:
+    return P()
+  rules = dict(LOGICAL_AXIS_RULES)
+  used: set[str] = set()
+  out = []
+  for name in spec:
+    target = rules.get(name) if name is not None else None
+    axes = (target,) if isinstance(target, str) else tuple(target or ())
+    axes = tuple(a for a in axes if a not in used and mesh.shape[a] > 1)
+    used.update(axes)
+    out.append(None if not axes else axes[0] if len(axes) == 1 else axes)
+  return P(*out)
+
+
+def _divisible(spec: P, shape: Sequence[int], mesh: Mesh) -> P:
+  """Replicates any dimension the mesh axes do not divide (small convs, odd codebooks)."""
+  out = []
+  for dim, axes in zip(shape, tuple(spec) + (None,) * (len(shape) - len(spec))):
+    names = (axes,) if isinstance(axes, str) else tuple(axes or ())
+    size = int(np.prod([mesh.shape[a] for a in names])) if names else 1
+    out.append(axes if dim % size == 0 else None)
+  return P(*out)
+
+
+def state_shardings(state: nnx.State, mesh: Mesh) -> nnx.State:
+  """NamedShardings for an (abstract) nnx.State from each Variable's logical axis names."""
+  def one(var):
+    names = var.get_metadata().get("out_sharding") if isinstance(var, nnx.Variable) else None
+    spec = _divisible(logical_to_mesh(names, mesh), var.shape, mesh)
+    return var.replace(NamedSharding(mesh, spec)) if isinstance(var, nnx.Variable) \
+        else NamedSharding(mesh, spec)
+  return jax.tree.map(one, state, is_leaf=lambda x: isinstance(x, nnx.Variable))
+
+
+def sharded_init(build: Callable[[], nnx.Module], mesh: Mesh) -> nnx.Module:
+  """Builds a module with every parameter created directly in its sharded place.
+
+  `nnx.eval_shape` gives the abstract state, the logical names give its shardings, and a jitted
+  constructor with those `out_shardings` materialises it: no parameter is ever whole on one
+  device.
+  """
+  abstract = nnx.eval_shape(build)
+  graphdef, abstract_state = nnx.split(abstract)
+  shardings = state_shardings(abstract_state, mesh)
+
+  init = jax.jit(lambda: nnx.split(build())[1], out_shardings=shardings)
+  return nnx.merge(graphdef, init())
+
+
+def batch_sharding(mesh: Mesh, ndim: int) -> NamedSharding:
+  """Sharding of a global batch: leading axis over (data, fsdp), the rest replicated."""
+  return NamedSharding(mesh, logical_to_mesh(("batch",) + (None,) * (ndim - 1), mesh))
+
+
+def global_batch(local: np.ndarray, mesh: Mesh) -> jax.Array:
+  """Builds the global array from this host's shard of the batch (multi-host safe)."""
+  return jax.make_array_from_process_local_data(batch_sharding(mesh, local.ndim), local)
