@@ -32,6 +32,7 @@ LOGICAL_AXIS_RULES: tuple[tuple[str, str | tuple[str, ...] | None], ...] = (
     ("codebook_entries", "model"),
     ("codebook_dim", None),
     ("norm", None),
+    ("layers", None),
 )
 
 

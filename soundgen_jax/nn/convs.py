@@ -1,0 +1,159 @@
+"""1-D convolutions as SEANet uses them: causal or centred padding, weight norm or time group
+norm, and a streaming form for causal encoders. Layout is [batch, time, channels]."""
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+NORMS = ("weight_norm", "time_group_norm", "none")
+
+
+def _torch_default_init(fan_in: int):
+  # PyTorch's Conv default (kaiming_uniform with a=sqrt(5)) = U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+  bound = 1.0 / math.sqrt(fan_in)
+  return lambda key, shape: jax.random.uniform(key, shape, jnp.float32, -bound, bound)
+
+
+def pad1d(x: jax.Array, left: int, right: int, mode: str) -> jax.Array:
+  """Pads the time axis; reflect on inputs shorter than the pad first adds zeros on the right."""
+  if mode == "constant" or mode == "zero":
+    return jnp.pad(x, ((0, 0), (left, right), (0, 0)))
+  extra = 0
+  length = x.shape[1]
+  if length <= max(left, right):
+    extra = max(left, right) - length + 1
+    x = jnp.pad(x, ((0, 0), (0, extra), (0, 0)))
+  x = jnp.pad(x, ((0, 0), (left, right), (0, 0)), mode=mode)
+  return x[:, :x.shape[1] - extra]
+
+
+class _Normed(nnx.Module):
+  """Shared weight-norm / group-norm parameters of Conv1d and ConvTranspose1d."""
+
+  def _init_params(self, kernel_shape, kernel_axes, norm_axis, out_channels, norm, rngs):
+    if norm not in NORMS:
+      raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+    self.norm_type = norm
+    self.norm_axis = norm_axis  # kernel axis that keeps its own weight-norm gain
+    fan_in = kernel_shape[0] * kernel_shape[1]
+    kernel = _torch_default_init(fan_in)(rngs.params(), kernel_shape)
+    if norm == "weight_norm":
+      self.kernel_v = nnx.Param(kernel, out_sharding=kernel_axes)
+      self.kernel_g = nnx.Param(self._norm(kernel), out_sharding=(kernel_axes[norm_axis],))
+    else:
+      self.kernel = nnx.Param(kernel, out_sharding=kernel_axes)
+    self.bias = nnx.Param(_torch_default_init(fan_in)(rngs.params(), (out_channels,)),
+                          out_sharding=("conv_out",))
+    if norm == "time_group_norm":
+      self.norm_scale = nnx.Param(jnp.ones((out_channels,)), out_sharding=("conv_out",))
+      self.norm_bias = nnx.Param(jnp.zeros((out_channels,)), out_sharding=("conv_out",))
+
+  def _norm(self, v):
+    axes = tuple(a for a in range(v.ndim) if a != self.norm_axis)
+    return jnp.sqrt(jnp.sum(jnp.square(v), axis=axes))
+
+  def weight(self) -> jax.Array:
+    if self.norm_type != "weight_norm":
+      return self.kernel[...]
+    v = self.kernel_v[...]
+    shape = [1] * v.ndim
+    shape[self.norm_axis] = -1
+    return v * (self.kernel_g[...] / self._norm(v)).reshape(shape)
+
+  def _group_norm(self, y):
+    if self.norm_type != "time_group_norm":
+      return y
+    mean = jnp.mean(y, axis=(1, 2), keepdims=True)
+    var = jnp.var(y, axis=(1, 2), keepdims=True)
+    y = (y - mean) * jax.lax.rsqrt(var + 1e-5)
+    return y * self.norm_scale[...] + self.norm_bias[...]
+
+
+class Conv1d(_Normed):
+  """Conv1d that pads so that output frames = ceil(input / stride), like EnCodec's SConv1d."""
+
+  def __init__(self, in_channels: int, out_channels: int, kernel_size: int, *, stride: int = 1,
+               dilation: int = 1, causal: bool = False, pad_mode: str = "reflect",
+               norm: str = "weight_norm", rngs: nnx.Rngs):
+    self.stride, self.dilation, self.causal, self.pad_mode = stride, dilation, causal, pad_mode
+    self.effective_kernel = (kernel_size - 1) * dilation + 1
+    self.padding_total = self.effective_kernel - stride
+    self._init_params((kernel_size, in_channels, out_channels),
+                      ("conv_kernel", "conv_in", "conv_out"), 2, out_channels, norm, rngs)
+
+  def _extra_padding(self, length: int) -> int:
+    frames = math.ceil((length - self.effective_kernel + self.padding_total) / self.stride + 1) - 1
+    return frames * self.stride + self.effective_kernel - self.padding_total - length
+
+  def _conv(self, x):
+    y = jax.lax.conv_general_dilated(
+        x, self.weight(), window_strides=(self.stride,), padding="VALID",
+        rhs_dilation=(self.dilation,), dimension_numbers=("NWC", "WIO", "NWC"))
+    return self._group_norm(y + self.bias[...])
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    extra = self._extra_padding(x.shape[1])
+    if self.causal:
+      left, right = self.padding_total, extra
+    else:
+      right = self.padding_total // 2
+      left, right = self.padding_total - right, right + extra
+    return self._conv(pad1d(x, left, right, self.pad_mode))
+
+  def stream(self, x: jax.Array, state: jax.Array | None, last: bool):
+    """One chunk of a causal stream. `state` is the previous input tail (None on the first
+    chunk); every chunk but the last must be a multiple of the stride long. Concatenated outputs
+    equal `__call__` on the whole input."""
+    if not self.causal:
+      raise ValueError("only causal convolutions can stream")
+    if state is None:
+      x = pad1d(x, self.padding_total, 0, self.pad_mode)
+    else:
+      x = jnp.concatenate([state, x], axis=1)
+    new_state = x[:, x.shape[1] - self.padding_total:]
+    if last:
+      length = x.shape[1] - self.padding_total
+      x = pad1d(x, 0, -length % self.stride, self.pad_mode)
+    return self._conv(x), new_state
+
+
+class ConvTranspose1d(_Normed):
+  """Transposed conv that trims its output to input * stride, like EnCodec's SConvTranspose1d."""
+
+  def __init__(self, in_channels: int, out_channels: int, kernel_size: int, *, stride: int = 1,
+               causal: bool = False, trim_right_ratio: float = 1.0, norm: str = "weight_norm",
+               rngs: nnx.Rngs):
+    if not causal and trim_right_ratio != 1.0:
+      raise ValueError("trim_right_ratio != 1 only makes sense for causal convolutions")
+    self.stride, self.causal, self.trim_right_ratio = stride, causal, trim_right_ratio
+    self.kernel_size = kernel_size
+    # PyTorch's weight norm on ConvTranspose1d keeps one gain per *input* channel.
+    self._init_params((kernel_size, in_channels, out_channels),
+                      ("conv_kernel", "conv_in", "conv_out"), 1, out_channels, norm, rngs)
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    k = self.kernel_size
+    y = jax.lax.conv_general_dilated(
+        x, jnp.flip(self.weight(), axis=0), window_strides=(1,), padding=[(k - 1, k - 1)],
+        lhs_dilation=(self.stride,), dimension_numbers=("NWC", "WIO", "NWC"))
+    y = self._group_norm(y + self.bias[...])
+    padding_total = k - self.stride
+    if self.causal:
+      right = math.ceil(padding_total * self.trim_right_ratio)
+    else:
+      right = padding_total // 2
+    left = padding_total - right
+    return y[:, left:y.shape[1] - right]
+
+
+class Elu(nnx.Module):
+  """ELU as a list entry, so SEANet's layer list keeps the reference's indices."""
+
+  def __call__(self, x):
+    return jax.nn.elu(x)
+
+  def stream(self, x, state, last):
+    return jax.nn.elu(x), None
