@@ -21,6 +21,8 @@ setuptools.setup(
         "soxr>=0.4",
         "safetensors>=0.4",
         "tqdm>=4.66",
+        "tokenizers>=0.15",  # WordPiece of the MiniLM / BERT text encoders
+        "sentencepiece>=0.1.99",  # T5 vocabularies (seqio) and caption-trained SPMs
     ],
     extras_require={
         "test": [
