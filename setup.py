@@ -5,7 +5,7 @@ setuptools.setup(
     name="soundgen_jax",
     version="0.1.0",
     description="Neural audio codecs, text-to-audio LMs and SoundStorm in JAX / Flax NNX",
-    packages=setuptools.find_packages(include=["soundgen_jax", "soundgen_jax.*"]),
+    packages=setuptools.find_packages(include=["soundgen_jax", "soundgen_jax.*", "configs"]),
     python_requires=">=3.10",
     install_requires=[
         "jax>=0.7,<0.13",
@@ -31,5 +31,7 @@ setuptools.setup(
             "torch==2.13.0",
             "transformers>=4.45",
         ],
+        # scripts/fetch_corpus.py --packages all: scores rendered to audio (music21-midi)
+        "corpus": ["music21>=9"],
     },
 )

@@ -9,6 +9,7 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
+import tqdm
 from flax import nnx
 
 from soundgen_jax.codecs.codec import Codec
@@ -117,7 +118,7 @@ def overlap_add(frames: list[np.ndarray], stride: int) -> np.ndarray:
 
 
 def encode_long(model: Codec, audio, bandwidth: float | None = None,
-                chunk_seconds: float = 10.0) -> Encoded:
+                chunk_seconds: float = 10.0, progress: bool = False) -> Encoded:
   """Encodes a long recording in bounded memory.
 
   Causal, unchunked codecs stream: each chunk carries the convolution tails and LSTM state of
@@ -142,7 +143,7 @@ def encode_long(model: Codec, audio, bandwidth: float | None = None,
   offsets = list(range(0, t, step))
   if t - offsets[-1] < MIN_STREAM_FRAMES * hop:  # fold a tiny tail into the last chunk
     offsets.pop()
-  for k, o in enumerate(offsets):
+  for k, o in enumerate(tqdm.tqdm(offsets, desc="encoding", unit="chunk", disable=not progress)):
     last = k == len(offsets) - 1
     chunk = audio[..., o:] if last else audio[..., o:o + step]
     c, stream_state = _encode_stream(graphdef, state, chunk, n_q, stream_state, last)

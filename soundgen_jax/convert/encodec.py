@@ -88,6 +88,9 @@ def state_from_hf(model: Codec, tensors: dict[str, np.ndarray]) -> dict[tuple, n
           "inited": "initialized"}
   for what, per_level in codebooks.items():
     levels = [per_level[q] for q in sorted(per_level)]
+    if len({x.shape for x in levels}) > 1:
+      raise ConversionError(f"quantizer.layers.*.codebook.{what}: levels have different shapes "
+                            f"{sorted({x.shape for x in levels})}")
     stacked = np.stack([np.reshape(x, -1)[0] if what == "inited" else x for x in levels])
     values[("quantizer", ours[what])] = stacked
   return values
