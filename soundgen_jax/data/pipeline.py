@@ -86,6 +86,8 @@ class DataIterator:
     self.repeat = self.split == "train"
     self.drop_remainder = drop_remainder
     self._indexed = isinstance(task.source, sources.IndexDataSource)
+    if self._indexed:
+      task.source.clips  # pylint: disable=pointless-statement  # a missing corpus fails here
     if self.view == tasks_lib.TEXT_CODES:
       self._codes_frames = self._frames_per_example()
     self._epoch, self._position = 0, 0
