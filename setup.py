@@ -33,5 +33,7 @@ setuptools.setup(
         ],
         # scripts/fetch_corpus.py --packages all: scores rendered to audio (music21-midi)
         "corpus": ["music21>=9"],
+        # scripts/fetch_corpus.py --packages all: scores rendered to audio (music21-midi)
+        "corpus": ["music21>=9"],
     },
 )
