@@ -89,9 +89,20 @@ class Conv1d(_Normed):
     return frames * self.stride + self.effective_kernel - self.padding_total - length
 
   def _conv(self, x):
+    w, s = self.weight(), self.stride
+    if s > 1 and self.dilation == 1:
+      # Space-to-depth: a stride-s conv is a stride-1 conv over frames of s samples, which
+      # XLA runs as a dense conv instead of a strided one.
+      taps = -(-w.shape[0] // s)
+      n = (x.shape[1] - w.shape[0]) // s + 1
+      need = (n - 1 + taps) * s
+      x = jnp.pad(x, ((0, 0), (0, max(0, need - x.shape[1])), (0, 0)))[:, :need]
+      x = x.reshape(x.shape[0], n - 1 + taps, s * x.shape[2])
+      w = jnp.pad(w, ((0, taps * s - w.shape[0]), (0, 0), (0, 0)))
+      w, s = w.reshape(taps, s * w.shape[1], w.shape[2]), 1
     y = jax.lax.conv_general_dilated(
-        x, self.weight(), window_strides=(self.stride,), padding="VALID",
-        rhs_dilation=(self.dilation,), dimension_numbers=("NWC", "WIO", "NWC"))
+        x, w, window_strides=(s,), padding="VALID", rhs_dilation=(self.dilation,),
+        dimension_numbers=("NWC", "WIO", "NWC"))
     return self._group_norm(y + self.bias[...])
 
   def __call__(self, x: jax.Array) -> jax.Array:
@@ -134,12 +145,25 @@ class ConvTranspose1d(_Normed):
     self._init_params((kernel_size, in_channels, out_channels),
                       ("conv_kernel", "conv_in", "conv_out"), 1, out_channels, norm, rngs)
 
+  def _polyphase(self, x: jax.Array) -> jax.Array:
+    """The full transposed conv, length (T - 1) * stride + kernel, as one stride-1 conv with
+    stride x out_channels outputs (one per output phase), instead of a conv over a
+    zero-stuffed input that would do `stride` times the work."""
+    s, k = self.stride, self.kernel_size
+    taps = -(-k // s)
+    w = self.weight()                                                   # [K, in, out]
+    w = jnp.pad(w, ((0, taps * s - k), (0, 0), (0, 0)))
+    # v[i, :, p * out + o] = w[(taps - 1 - i) * s + p, :, o]
+    v = jnp.flip(w.reshape(taps, s, w.shape[1], w.shape[2]), axis=0)
+    v = jnp.transpose(v, (0, 2, 1, 3)).reshape(taps, w.shape[1], s * w.shape[2])
+    y = jax.lax.conv_general_dilated(x, v, window_strides=(1,), padding=[(taps - 1, taps - 1)],
+                                     dimension_numbers=("NWC", "WIO", "NWC"))
+    b, t, _ = y.shape
+    return y.reshape(b, t * s, w.shape[2])[:, :(x.shape[1] - 1) * s + k]
+
   def __call__(self, x: jax.Array) -> jax.Array:
     k = self.kernel_size
-    y = jax.lax.conv_general_dilated(
-        x, jnp.flip(self.weight(), axis=0), window_strides=(1,), padding=[(k - 1, k - 1)],
-        lhs_dilation=(self.stride,), dimension_numbers=("NWC", "WIO", "NWC"))
-    y = self._group_norm(y + self.bias[...])
+    y = self._group_norm(self._polyphase(x) + self.bias[...])
     padding_total = k - self.stride
     if self.causal:
       right = math.ceil(padding_total * self.trim_right_ratio)
