@@ -2,9 +2,10 @@
 
 A `ClipSource` gives random access to the raw clips of one corpus, already decoded, resampled,
 channel-converted and cropped / padded to a fixed length: `load(split, index, rng)` returns
-{"audio": float32 [C, T], "caption", "id"} or raises `Skip(reason)`. Random access by index is
-what makes the pipeline deterministic and resumable: an example's crop, mix partner and caption
-augmentation come from an RNG seeded by (seed, epoch, index), never from the stream position.
+{"audio": float32 [C, T], "caption", "id", "length" (samples before padding), ...} or raises
+`Skip(reason)`. Random access by index is what makes the pipeline deterministic and resumable:
+an example's crop, mix partner and caption augmentation come from an RNG seeded by
+(seed, epoch, index), never from the stream position.
 
 `IndexDataSource` is the seqio `DataSource` over a `ClipSource`: it streams example records
 {"split", "index", "epoch", "seed"} in a seeded order; the task's first preprocessor decodes them.
@@ -150,8 +151,10 @@ class SyntheticSource(ClipSource):
     split = canonical_split(split)
     ex = self.corpus.example("validation" if split == "valid" else split, int(index))
     audio = audio_lib.convert_channels(ex["audio"], self.options.channels)
+    length = min(audio.shape[-1], self.options.num_samples)
     audio = fit_length(audio, self.options.num_samples, rng)
-    return {"audio": audio.astype(np.float32), "caption": ex["caption"], "id": ex["id"]}
+    return {"audio": audio.astype(np.float32), "caption": ex["caption"], "id": ex["id"],
+            "length": length}
 
 
 class EntrySource(ClipSource):
@@ -186,9 +189,10 @@ class EntrySource(ClipSource):
     if ex is None:
       reason = next(iter(counter.counts))
       raise Skip(reason, (counter.examples.get(reason) or [""])[0])
+    length = min(ex.audio.shape[-1], o.num_samples)
     audio = fit_length(ex.audio, o.num_samples)
-    return {"audio": audio.astype(np.float32), "caption": ex.caption,
-            "id": _entry_id(entry)}
+    return {"audio": audio.astype(np.float32), "caption": ex.caption, "id": _entry_id(entry),
+            "length": length, "path": entry.path, "source": entry.source or self.name}
 
   def _crop_window(self, entry: mf.Entry, rng: np.random.Generator) -> mf.Entry:
     """Narrows the entry to a random window of crop_seconds, so only that much is decoded."""
