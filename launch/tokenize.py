@@ -13,16 +13,24 @@ command again. Train on the result with data.task=codes, data.codes_dir=DIR (or 
 import os
 import sys
 
-# Run as a script, this file's folder would come first on sys.path and shadow the standard
-# library's `tokenize` (which inspect / linecache import); put the repo root there instead.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
-sys.path.insert(0, os.path.dirname(_HERE))
+if __name__ == "tokenize":
+  # Any script in launch/ has this folder first on sys.path, so the standard library's
+  # `import tokenize` (numpy -> inspect -> linecache) lands here: hand over the real module
+  # (the import statement returns what sys.modules holds once this file has run).
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  _spec = importlib.util.spec_from_file_location(
+      "tokenize", os.path.join(os.path.dirname(os.__file__), "tokenize.py"))
+  _real = importlib.util.module_from_spec(_spec)
+  sys.modules["tokenize"] = _real
+  _spec.loader.exec_module(_real)
+else:
+  # Run as a script: the repo root first on sys.path, this folder off it.
+  _HERE = os.path.dirname(os.path.abspath(__file__))
+  sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
+  sys.path.insert(0, os.path.dirname(_HERE))
 
 import argparse  # pylint: disable=g-import-not-at-top,wrong-import-position
 import time  # pylint: disable=g-import-not-at-top,wrong-import-position
-
-from soundgen_jax import cli  # pylint: disable=g-import-not-at-top
 
 
 def parse(argv=None):
@@ -55,6 +63,7 @@ def parse(argv=None):
 
 
 def main(argv=None):
+  from soundgen_jax import cli  # pylint: disable=g-import-not-at-top
   args = parse(argv)
   if not os.path.isdir(args.codec):
     raise cli.UserError(f"--codec {args.codec}: no such checkpoint folder (make one with "
@@ -109,4 +118,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+  from soundgen_jax import cli  # pylint: disable=g-import-not-at-top
   cli.run(main)
