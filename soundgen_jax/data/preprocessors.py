@@ -21,6 +21,7 @@ from absl import logging
 from soundgen_jax.data import sources as sources_lib
 from soundgen_jax.data.corpora import manifest as mf
 
+PARTNER_TRIES = 3  # mix partners drawn before an example is left unmixed
 ERROR = "error"  # an unforeseen exception while loading; counted like any other bad example
 _SALTS = {"crop": 0, "mix": 1, "mix_partner": 2, "caption": 3, "codes": 4}
 _logged_errors: set[str] = set()
@@ -142,7 +143,8 @@ def mix(dataset: tf.data.Dataset, source: sources_lib.ClipSource, probability: f
   """AudioGen's mixing augmentation: with `probability`, a second clip of the same split,
   drawn at random, is mixed in at an SNR drawn from `snr_db` and the captions are joined.
 
-  A partner that turns out bad leaves the example unmixed (it is not counted as skipped).
+  A bad partner is replaced by another draw, PARTNER_TRIES times at most, then the example
+  stays unmixed (it is not counted as skipped).
   `train_only`: other splits pass through unchanged.
   """
   spec = dataset.element_spec["audio"]
@@ -160,9 +162,12 @@ def mix(dataset: tf.data.Dataset, source: sources_lib.ClipSource, probability: f
     n = n if n is not None else sources_lib.UNBOUNDED_EPOCH
     if n < 2:
       return audio, caption
-    partner = first + int((index - first + rng.integers(1, n)) % n)  # never itself
-    b, b_caption, _, b_skip = load_clip(source, split, partner, epoch, seed)
-    if b_skip:
+    for _ in range(PARTNER_TRIES):
+      partner = first + int((index - first + rng.integers(1, n)) % n)  # never itself
+      b, b_caption, _, b_skip = load_clip(source, split, partner, epoch, seed)
+      if not b_skip:
+        break
+    else:
       return audio, caption
     mixed = mix_np(audio, b, float(rng.uniform(lo, hi)))
     return mixed, _bytes(join_captions(_text(caption), b_caption))

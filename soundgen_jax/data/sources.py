@@ -301,7 +301,7 @@ class IndexDataSource(seqio.DataSource):
     self._clips_fn = clips_fn
     self._clips: ClipSource | None = None
     self.description = description
-    super().__init__(splits=SPLITS, caching_permitted=False)
+    super().__init__(splits=SPLITS, caching_permitted=False, performs_internal_shuffling=True)
 
   @property
   def clips(self) -> ClipSource:
@@ -321,6 +321,8 @@ class IndexDataSource(seqio.DataSource):
 
   def __repr__(self) -> str:
     return f"IndexDataSource({self.description})"
+
+  __str__ = __repr__
 
   def get_dataset(self, split: str = "train", shuffle: bool = True, seed: int | None = None,
                   shard_info: seqio.ShardInfo | None = None, *, sequence_length=None,
