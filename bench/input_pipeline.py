@@ -82,7 +82,8 @@ def make_codes(folder, count=2000, q=4, frames=500, shards=4):
     with tf.io.TFRecordWriter(path) as w:
       for i in range(per):
         clip = {"caption": f"sound number {k * per + i}", "id": f"{k}-{i}", "length": 160000}
-        w.write(token_cache._example(rng.integers(0, 2048, (q, frames)), clip, 16000))  # pylint: disable=protected-access
+        codes = rng.integers(0, 2048, (q, frames))
+        w.write(token_cache.encode_example(codes, clip, 16000))
   with open(os.path.join(folder, "info.json"), "w") as f:
     f.write('{"frame_rate": 50}')
 

@@ -190,7 +190,8 @@ class DataIterator:
                                start=start)
       if not self.repeat and epoch == 0 and start == 0 and not task.source.num_input_examples(
           self.split):
-        raise DataError(f"{task.name}: split {self.split!r} is empty")
+        raise DataError(f"{task.name}: split {self.split!r} is empty (give manifest entries a "
+                        "'split', or raise data.eval_fraction for files without one)")
     else:
       ds = self._file_records(epoch, start)
     ds = task.preprocess_precache(ds, seed=self.seed)

@@ -216,25 +216,40 @@ def _entry_id(entry: mf.Entry) -> str:
 
 # --- listing corpora as entries -------------------------------------------------------------
 
+def _unit_hash(key: str) -> float:
+  h = hashlib.sha1(key.encode("utf-8", "surrogateescape")).digest()[:8]
+  return int.from_bytes(h, "big") / 2.0 ** 64
+
+
 def hashed_split(key: str, eval_fraction: float) -> str:
   """A stable split for a clip without one: 'valid' for a hashed `eval_fraction` share."""
-  h = int.from_bytes(hashlib.sha1(key.encode("utf-8", "surrogateescape")).digest()[:8], "big")
-  return "valid" if h / 2.0 ** 64 < eval_fraction else "train"
+  return "valid" if _unit_hash(key) < eval_fraction else "train"
 
 
 def split_entries(entries: Sequence[mf.Entry], root: str, eval_fraction: float
                   ) -> dict[str, list[mf.Entry]]:
-  """Groups entries by split; entries without one get `hashed_split` of their relative path."""
+  """Groups entries by split; entries without one get `hashed_split` of their relative path.
+
+  When the hash holds out none of two or more unsplit entries (a small folder), the one with
+  the smallest hash still goes to 'valid', so a positive `eval_fraction` always gives an
+  evaluation set.
+  """
   out: dict[str, list[mf.Entry]] = {s: [] for s in SPLITS}
+  unsplit = []
   for e in entries:
     if e.split:
       try:
-        split = canonical_split(e.split)
+        out[canonical_split(e.split)].append(e)
       except ValueError:
         continue  # a split this pipeline does not read
     else:
-      split = hashed_split(os.path.relpath(e.path, root), eval_fraction)
-    out[split].append(e)
+      unsplit.append((_unit_hash(os.path.relpath(e.path, root)), e))
+  held = [e for h, e in unsplit if h < eval_fraction]
+  if not held and eval_fraction > 0 and len(unsplit) >= 2:
+    held = [min(unsplit, key=lambda he: he[0])[1]]
+  held_ids = {id(e) for e in held}
+  for _, e in unsplit:
+    out["valid" if id(e) in held_ids else "train"].append(e)
   return out
 
 

@@ -2,9 +2,9 @@
 
 Layout of the output folder:
 
-  info.json                                codec and corpus facts (frame_rate, codebooks, ...)
-  <split>-<k>-of-<n>.tfrecord              tf.train.Examples (features: preprocessors.CODES_FEATURES)
-  <split>-<k>-of-<n>.tfrecord.json         what shard k kept and skipped, by reason
+  info.json                          codec and corpus facts (frame_rate, codebooks, ...)
+  <split>-<k>-of-<n>.tfrecord        tf.train.Examples (features: preprocessors.CODES_FEATURES)
+  <split>-<k>-of-<n>.tfrecord.json   what shard k kept and skipped, by reason
 
 Examples of a split are cut into shards of `examples_per_shard` consecutive indices; host h of
 H encodes shards k with k % H == h. A shard is written under a temporary name and renamed when
@@ -41,7 +41,9 @@ def _write_json(path: str, obj: Any) -> None:
   os.replace(tmp, path)
 
 
-def _example(codes: np.ndarray, clip: dict[str, Any], sample_rate: int) -> bytes:
+def encode_example(codes: np.ndarray, clip: dict[str, Any], sample_rate: int) -> bytes:
+  """A serialised tf.train.Example of codes [Q, frames] and the clip's caption / metadata
+  (`caption`, `id`, `length` in samples, optional `source`, `path`)."""
   def b(s: str) -> tf.train.Feature:
     return tf.train.Feature(bytes_list=tf.train.BytesList(value=[s.encode("utf-8")]))
 
@@ -169,7 +171,7 @@ def tokenize(codec, clips: sources_lib.ClipSource, out_dir: str, *,
             else:
               good.append(clip)
           for clip, codes in zip(good, encoder(good)):
-            writer.write(_example(codes, clip, cfg.sample_rate))
+            writer.write(encode_example(codes, clip, cfg.sample_rate))
             counter.keep()
             seconds += clip["length"] / cfg.sample_rate
           bar.update(len(loaded))

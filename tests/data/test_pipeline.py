@@ -193,3 +193,15 @@ def test_user_mistakes_are_one_line_errors(tmp_path):
                               batch_size=1, seed=0)
   with pytest.raises(pipeline.DataError, match="no usable example"):
     next(it)
+
+
+def test_a_small_folder_still_holds_out_an_eval_clip(tmp_path):
+  folder = tmp_path / "few"
+  folder.mkdir()
+  write_good(str(folder), 3, seconds=0.1)
+  config = dict(task="user_text_audio", path=str(folder), **SMALL)  # eval_fraction 0.05
+  (valid,) = list(pipeline.make_iterator(config, split="valid", batch_size=3, seed=0))
+  held = {i for i, v in zip(valid["id"], valid["valid"]) if v}
+  it = pipeline.make_iterator(config, split="train", batch_size=1, seed=0)
+  train = {next(it)["id"][0] for _ in range(2)}  # one epoch
+  assert len(held) == 1 and len(train) == 2 and not held & train

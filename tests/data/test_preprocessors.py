@@ -155,7 +155,7 @@ def _codes_records(tmp_path, shapes):
       codes = rng.integers(0, 1024, (q, t))
       arrays.append(codes)
       clip = {"caption": f"clip {i}" if t else "", "id": f"id{i}", "length": t * 10}
-      w.write(token_cache._example(codes, clip, 1000))  # pylint: disable=protected-access
+      w.write(token_cache.encode_example(codes, clip, 1000))
   ds = tf.data.TFRecordDataset(path).map(
       lambda pb: tf.io.parse_single_example(pb, prep.CODES_FEATURES))
   return ds, arrays

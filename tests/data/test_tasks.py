@@ -90,7 +90,7 @@ def test_text_codes_task_reads_shards_with_seqio(tmp_path):
   with tf.io.TFRecordWriter(str(out / "train-00000-of-00001.tfrecord")) as w:
     for i in range(3):
       clip = {"caption": f"clip {i}", "id": f"c{i}", "length": 1000, "source": "unit"}
-      w.write(token_cache._example(rng.integers(0, 16, (2, 40 + i)), clip, 8000))  # pylint: disable=protected-access
+      w.write(token_cache.encode_example(rng.integers(0, 16, (2, 40 + i)), clip, 8000))
   (out / "info.json").write_text(json.dumps({"frame_rate": 50}))
   task = tasks.task_for({"task": "codes", "codes_dir": str(out), "crop_seconds": 0.5})
   got = list(task.get_dataset(None, split="train", shuffle=False).as_numpy_iterator())
