@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import jax
 import numpy as np
 from flax import nnx
 
@@ -62,9 +63,10 @@ def unflatten(flat: dict[tuple, Any]) -> dict:
 
 
 def fill_state(abstract_model: nnx.Module, values: dict[tuple, np.ndarray],
-               skip: Callable[[tuple], bool] = lambda path: False) -> nnx.Module:
-  """Puts `values` (keyed by state path) into the model; every non-skipped leaf must be given
-  with the right shape, and no value may be left over."""
+               rng_seed: int | None = None) -> nnx.Module:
+  """Puts `values` (keyed by state path) into an abstract model (`nnx.eval_shape`); every
+  leaf must be given with the right shape and no value may be left over. RNG streams, which no
+  checkpoint holds, start from `rng_seed` when one is given."""
   graphdef, state = nnx.split(abstract_model)
   target = flatten(nnx.to_pure_dict(state))
   out = {}
@@ -76,14 +78,13 @@ def fill_state(abstract_model: nnx.Module, values: dict[tuple, np.ndarray],
         raise ConversionError(f"{name}: checkpoint gives shape {value.shape}, model wants "
                               f"{tuple(leaf.shape)}")
       out[path] = np.asarray(value, leaf.dtype)
-    elif skip(path):
-      out[path] = leaf
+    elif rng_seed is not None and path[-1] in ("key", "count") and "rngs" in path:
+      out[path] = jax.random.key(rng_seed) if path[-1] == "key" else np.zeros((), leaf.dtype)
     else:
       raise ConversionError(f"missing tensor for {name}: the checkpoint does not provide it")
   extra = set(values) - set(target)
   if extra:
     raise ConversionError(f"unexpected value for {'.'.join(map(str, sorted(extra)[0]))}")
-  # Skipped leaves (e.g. RNG state) are materialised from a concrete build by the caller.
   nnx.replace_by_pure_dict(state, unflatten(out))
   return nnx.merge(graphdef, state)
 

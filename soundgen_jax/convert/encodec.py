@@ -116,9 +116,9 @@ def convert(src_dir: str, out_dir: str | None = None) -> Codec:
                           "not 'encodec'")
   cfg = config_from_hf(hf_config)
   config = {"family": FAMILY, "model": cfg.to_dict()}
-  model = build(config)  # concrete build: RNG state and shapes come from here
+  model = nnx.eval_shape(lambda: build(config))  # no random init: every value is given
   values = state_from_hf(model, tensors)
-  model = fill_state(model, values, skip=lambda path: "rngs" in path)
+  model = fill_state(model, values, rng_seed=0)
   if out_dir is not None:
     checkpoints.save_model(out_dir, model, config)
   return model
