@@ -7,12 +7,8 @@ The npz holds `codes` (int32 [codebooks, frames]) and what decoding needs: `samp
 `bandwidth`, `num_samples`, `scales` (per-chunk normalisation, 48 kHz model), and the input's
 own rate. Decoding writes 32-bit float WAV unless told otherwise (no clipping, no quantisation).
 """
-import os
-import sys
-
-# launch/tokenize.py would shadow the standard library's `tokenize` for every script here.
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
 import argparse
+import os
 
 import numpy as np
 

@@ -6,11 +6,6 @@
 HF_DIR is a Hugging Face `save_pretrained` folder (config.json + model.safetensors or
 pytorch_model.bin). OUT gets config.json and an orbax checkpoint, loadable with `--checkpoint`.
 """
-import os
-import sys
-
-# launch/tokenize.py would shadow the standard library's `tokenize` for every script here.
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
 import argparse
 import importlib
 
