@@ -178,9 +178,17 @@ class DataIterator:
     return self._from_start
 
   def _epoch_elements(self, epoch: int, start: int) -> Iterator[dict[str, Any]]:
+    """Elements of one epoch from `start`, one by one. tf.data hands them over in chunks of a
+    batch (far less per-element overhead); rows of a chunk not yet taken are simply read
+    again after a restore, since the state counts only the rows taken."""
     self._from_start = start == 0
+    keep = ("audio", "caption", "id", "skip", "codes", "codes_mask")
     ds = self._dataset(epoch, start)
-    return ds.as_numpy_iterator()
+    ds = ds.map(lambda ex: {k: v for k, v in ex.items() if k in keep})
+    ds = ds.batch(self.batch_size).prefetch(2)
+    for chunk in ds.as_numpy_iterator():
+      for r in range(len(chunk["skip"])):
+        yield {k: v[r] for k, v in chunk.items()}
 
   def _dataset(self, epoch: int, start: int) -> tf.data.Dataset:
     task = self.task
