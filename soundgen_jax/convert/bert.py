@@ -8,17 +8,14 @@ any other tensor we do not know, or one we need and do not find, is an error nam
 """
 from __future__ import annotations
 
-import os
-import shutil
 from typing import Any
 
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from soundgen_jax.text import hf
+from soundgen_jax.convert import common
 from soundgen_jax.text.bert import BertConfig, BertEncoder
-from soundgen_jax.training import checkpoints
 
 ARCHITECTURE = "bert_encoder"
 # The tokenizer of the checkpoint, copied next to our weights.
@@ -44,7 +41,7 @@ def _normalise_names(tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
   return out
 
 
-def _params(tensors: hf.TensorMap, cfg: BertConfig) -> dict[tuple, np.ndarray]:
+def _params(tensors: common.TensorMap, cfg: BertConfig) -> dict[tuple, np.ndarray]:
   """Our flat parameter paths -> arrays, from the PyTorch names ([out, in] linear weights)."""
   d, h = cfg.hidden_size, cfg.num_attention_heads
   k = d // h
@@ -75,32 +72,26 @@ def _params(tensors: hf.TensorMap, cfg: BertConfig) -> dict[tuple, np.ndarray]:
 
 def from_hf(src_dir: str, dtype: Any = jnp.float32) -> tuple[BertEncoder, dict[str, Any]]:
   """Converts in memory: (model, the config dict that `build` / `load_model` rebuild it from)."""
-  hf_config = hf.read_config(src_dir)
+  hf_config = common.read_config(src_dir)
   if hf_config.get("model_type") != "bert":
-    raise hf.ConversionError(f"{src_dir}: model_type {hf_config.get('model_type')!r} is not a "
-                             "BERT checkpoint (expected 'bert')")
+    raise common.ConversionError(f"{src_dir}: model_type {hf_config.get('model_type')!r} is "
+                                 "not a BERT checkpoint (expected 'bert')")
   try:
     cfg = BertConfig.from_dict(hf_config)
   except ValueError as e:
-    raise hf.ConversionError(f"{src_dir}: {e}") from None
-  tensors = hf.TensorMap(_normalise_names(hf.read_tensors(src_dir)), src_dir)
+    raise common.ConversionError(f"{src_dir}: {e}") from None
+  tensors = common.TensorMap(_normalise_names(common.read_tensors(src_dir)), src_dir)
   params = _params(tensors, cfg)
   tensors.finish(IGNORED_PREFIXES)
-  model = hf.fill(lambda: build(cfg.to_dict(), dtype), params)
+  model = common.fill_state(nnx.eval_shape(lambda: build(cfg.to_dict(), dtype)), params)
   return model, {"architecture": ARCHITECTURE, **cfg.to_dict()}
 
 
 def convert(src_dir: str, out_dir: str) -> None:
   """Hugging Face BERT folder -> soundgen_jax checkpoint (+ its tokenizer files, if present)."""
   model, config = from_hf(src_dir)
-  checkpoints.save_model(out_dir, model, config)
-  for name in VOCAB_FILES:
-    if os.path.isfile(os.path.join(src_dir, name)):
-      shutil.copy(os.path.join(src_dir, name), os.path.join(out_dir, name))
+  common.save_converted(out_dir, model, config, src_dir, VOCAB_FILES)
 
 
 def load(directory: str, dtype: Any = jnp.float32) -> BertEncoder:
-  architecture = checkpoints.load_config(directory).get("architecture")
-  if architecture != ARCHITECTURE:
-    raise hf.ConversionError(f"{directory}: holds a {architecture!r} model, not {ARCHITECTURE!r}")
-  return checkpoints.load_model(directory, lambda c: build(c, dtype))[0]
+  return common.load_converted(directory, ARCHITECTURE, lambda c: build(c, dtype))

@@ -10,7 +10,8 @@ import numpy as np
 from flax import nnx
 
 from soundgen_jax.codecs.codec import Codec, CodecConfig
-from soundgen_jax.convert.common import (ConversionError, fill_state, read_hf_folder, take_all)
+from soundgen_jax.convert.common import (ConversionError, TensorMap, fill_state, read_config,
+                                         read_tensors)
 from soundgen_jax.training import checkpoints
 
 FAMILY = "codec"
@@ -39,7 +40,8 @@ def config_from_hf(hf: dict[str, Any]) -> CodecConfig:
 _CONV = re.compile(r"^(?P<mod>.+)\.conv\.(?P<what>parametrizations\.weight\.original0|"
                    r"parametrizations\.weight\.original1|weight_g|weight_v|weight|bias)$")
 _NORM = re.compile(r"^(?P<mod>.+)\.norm\.(?P<what>weight|bias)$")
-_LSTM = re.compile(r"^(?P<mod>.+)\.lstm\.(?P<what>weight_ih|weight_hh|bias_ih|bias_hh)_l(?P<k>\d+)$")
+_LSTM = re.compile(r"^(?P<mod>.+)\.lstm\.(?P<what>weight_ih|weight_hh|bias_ih|bias_hh)"
+                   r"_l(?P<k>\d+)$")
 _CODEBOOK = re.compile(r"^quantizer\.layers\.(?P<q>\d+)\.codebook\.(?P<what>embed|embed_avg|"
                        r"cluster_size|inited)$")
 
@@ -48,13 +50,16 @@ def _path(module: str) -> tuple:
   return tuple(int(p) if p.isdigit() else p for p in module.split("."))
 
 
-def state_from_hf(model: Codec, tensors: dict[str, np.ndarray]) -> dict[tuple, np.ndarray]:
-  """Maps reference tensor names to our state paths (weight norm and LSTM biases folded in)."""
+def state_from_hf(model: Codec, tensors: TensorMap) -> dict[tuple, np.ndarray]:
+  """Maps reference tensor names to our state paths (weight norm and LSTM biases folded in);
+  a checkpoint tensor no pattern knows is an error naming it."""
   values: dict[tuple, np.ndarray] = {}
-  consumed = []
   lstm: dict[tuple, dict] = {}
   codebooks: dict[str, dict[int, np.ndarray]] = {}
-  for name, t in tensors.items():
+  for name in tensors:
+    if not any(p.match(name) for p in (_CONV, _NORM, _LSTM, _CODEBOOK)):
+      continue  # left for `finish`, which names it
+    t = tensors.take(name)
     if m := _CONV.match(name):
       mod = _path(m["mod"])
       transposed = t.ndim == 3 and _is_transposed(model, mod)
@@ -74,10 +79,7 @@ def state_from_hf(model: Codec, tensors: dict[str, np.ndarray]) -> dict[tuple, n
       lstm.setdefault(_path(m["mod"]), {})[(m["what"], int(m["k"]))] = t
     elif m := _CODEBOOK.match(name):
       codebooks.setdefault(m["what"], {})[int(m["q"])] = t
-    else:
-      continue
-    consumed.append(name)
-  take_all(tensors, consumed)
+  tensors.finish()
   for mod, parts in lstm.items():
     layers = sorted({k for _, k in parts})
     values[mod + ("lstm", "w_ih")] = np.stack([parts[("weight_ih", k)].T for k in layers])
@@ -110,10 +112,11 @@ def build(config: dict[str, Any]) -> Codec:
 
 def convert(src_dir: str, out_dir: str | None = None) -> Codec:
   """Converts a Hugging Face EnCodec folder; writes it to `out_dir` when given."""
-  hf_config, tensors = read_hf_folder(src_dir)
+  hf_config = read_config(src_dir)
   if hf_config.get("model_type", "encodec") != "encodec":
     raise ConversionError(f"{src_dir}: model_type is {hf_config.get('model_type')!r}, "
                           "not 'encodec'")
+  tensors = TensorMap(read_tensors(src_dir), src_dir)
   cfg = config_from_hf(hf_config)
   config = {"family": FAMILY, "model": cfg.to_dict()}
   model = nnx.eval_shape(lambda: build(config))  # no random init: every value is given

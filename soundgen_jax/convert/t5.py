@@ -8,17 +8,14 @@ purpose. Any other tensor we do not know, or one we need and do not find, is an 
 """
 from __future__ import annotations
 
-import os
-import shutil
 from typing import Any
 
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from soundgen_jax.text import hf
+from soundgen_jax.convert import common
 from soundgen_jax.text.t5 import T5Config, T5Encoder
-from soundgen_jax.training import checkpoints
 
 ARCHITECTURE = "t5_encoder"
 MODEL_TYPES = ("t5", "mt5")  # same encoder; umt5 (a bias table per layer) is not this model
@@ -33,7 +30,7 @@ def build(config: dict[str, Any], dtype: Any = jnp.float32) -> T5Encoder:
   return T5Encoder(T5Config.from_dict(config), dtype=dtype, rngs=nnx.Rngs(0))
 
 
-def _params(tensors: hf.TensorMap, cfg: T5Config) -> dict[tuple, np.ndarray]:
+def _params(tensors: common.TensorMap, cfg: T5Config) -> dict[tuple, np.ndarray]:
   """Our flat parameter paths -> arrays, from the PyTorch names ([out, in] linear weights)."""
   d, h, k = cfg.d_model, cfg.num_heads, cfg.d_kv
   p = {}
@@ -66,33 +63,27 @@ def _params(tensors: hf.TensorMap, cfg: T5Config) -> dict[tuple, np.ndarray]:
 
 def from_hf(src_dir: str, dtype: Any = jnp.float32) -> tuple[T5Encoder, dict[str, Any]]:
   """Converts in memory: (model, the config dict that `build` / `load_model` rebuild it from)."""
-  hf_config = hf.read_config(src_dir)
+  hf_config = common.read_config(src_dir)
   if hf_config.get("model_type") not in MODEL_TYPES:
-    raise hf.ConversionError(f"{src_dir}: model_type {hf_config.get('model_type')!r} is not a "
-                             f"T5 checkpoint (expected one of {MODEL_TYPES})")
+    raise common.ConversionError(f"{src_dir}: model_type {hf_config.get('model_type')!r} is "
+                                 f"not a T5 checkpoint (expected one of {MODEL_TYPES})")
   cfg = T5Config.from_dict(hf_config)
   try:
     cfg.activation  # pylint: disable=pointless-statement  # validates feed_forward_proj
   except ValueError as e:
-    raise hf.ConversionError(f"{src_dir}: {e}") from None
-  tensors = hf.TensorMap(hf.read_tensors(src_dir), src_dir)
+    raise common.ConversionError(f"{src_dir}: {e}") from None
+  tensors = common.TensorMap(common.read_tensors(src_dir), src_dir)
   params = _params(tensors, cfg)
   tensors.finish(IGNORED_PREFIXES)
-  model = hf.fill(lambda: build(cfg.to_dict(), dtype), params)
+  model = common.fill_state(nnx.eval_shape(lambda: build(cfg.to_dict(), dtype)), params)
   return model, {"architecture": ARCHITECTURE, **cfg.to_dict()}
 
 
 def convert(src_dir: str, out_dir: str) -> None:
   """Hugging Face T5 folder -> soundgen_jax checkpoint (+ its spiece.model, if present)."""
   model, config = from_hf(src_dir)
-  checkpoints.save_model(out_dir, model, config)
-  for name in VOCAB_FILES:
-    if os.path.isfile(os.path.join(src_dir, name)):
-      shutil.copy(os.path.join(src_dir, name), os.path.join(out_dir, name))
+  common.save_converted(out_dir, model, config, src_dir, VOCAB_FILES)
 
 
 def load(directory: str, dtype: Any = jnp.float32) -> T5Encoder:
-  architecture = checkpoints.load_config(directory).get("architecture")
-  if architecture != ARCHITECTURE:
-    raise hf.ConversionError(f"{directory}: holds a {architecture!r} model, not {ARCHITECTURE!r}")
-  return checkpoints.load_model(directory, lambda c: build(c, dtype))[0]
+  return common.load_converted(directory, ARCHITECTURE, lambda c: build(c, dtype))

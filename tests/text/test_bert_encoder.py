@@ -9,7 +9,8 @@ import transformers
 from safetensors.numpy import load_file, save_file
 
 from soundgen_jax.convert import bert as bert_convert
-from soundgen_jax.text import hf, minilm
+from soundgen_jax.convert.common import ConversionError
+from soundgen_jax.text import minilm
 from soundgen_jax.text import vocab as vocab_lib
 from soundgen_jax.text.bert import mean_pool
 
@@ -73,11 +74,11 @@ def test_converter_errors_name_the_tensor(tmp_path):
   path = os.path.join(src, "model.safetensors")
   tensors = load_file(path)
   save_file({**tensors, "encoder.layer.1.adapter.weight": np.zeros(3, np.float32)}, path)
-  with pytest.raises(hf.ConversionError, match="unknown tensor encoder.layer.1.adapter.weight"):
+  with pytest.raises(ConversionError, match="unknown tensor encoder.layer.1.adapter.weight"):
     bert_convert.from_hf(src)
   del tensors["encoder.layer.1.attention.self.key.bias"]
   save_file(tensors, path)
-  with pytest.raises(hf.ConversionError, match="missing tensor encoder.layer.1.attention.self.key.bias"):
+  with pytest.raises(ConversionError, match="missing tensor encoder.layer.1.attention.self.key.bias"):
     bert_convert.from_hf(src)
 
 

@@ -14,8 +14,8 @@ from safetensors.numpy import load_file, save_file
 from transformers.models.t5.modeling_t5 import T5Attention
 
 from soundgen_jax.convert import t5 as t5_convert
+from soundgen_jax.convert.common import ConversionError
 from soundgen_jax.parallel import sharding
-from soundgen_jax.text import hf
 from soundgen_jax.text.t5 import T5Config, T5Encoder, relative_position_buckets
 
 SMALL = dict(vocab_size=120, d_model=32, d_kv=8, d_ff=48, num_layers=3, num_heads=4,
@@ -86,7 +86,7 @@ def test_converter_rejects_unknown_tensor(tmp_path):
   src, tensors = _encoder_only(tmp_path)
   tensors["encoder.block.0.layer.2.extra.weight"] = np.zeros((2,), np.float32)
   save_file(tensors, os.path.join(src, "model.safetensors"))
-  with pytest.raises(hf.ConversionError, match="unknown tensor encoder.block.0.layer.2.extra.weight") as e:
+  with pytest.raises(ConversionError, match="unknown tensor encoder.block.0.layer.2.extra.weight") as e:
     t5_convert.convert(src, str(tmp_path / "out"))
   assert "\n" not in str(e.value)
 
@@ -95,7 +95,7 @@ def test_converter_rejects_missing_tensor(tmp_path):
   src, tensors = _encoder_only(tmp_path)
   del tensors["encoder.block.2.layer.1.DenseReluDense.wi_1.weight"]
   save_file(tensors, os.path.join(src, "model.safetensors"))
-  with pytest.raises(hf.ConversionError,
+  with pytest.raises(ConversionError,
                      match="missing tensor encoder.block.2.layer.1.DenseReluDense.wi_1.weight") as e:
     t5_convert.convert(src, str(tmp_path / "out"))
   assert "\n" not in str(e.value)
@@ -109,9 +109,9 @@ def test_converter_rejects_other_architectures(tmp_path):
   config["model_type"] = "bart"
   with open(os.path.join(src, "config.json"), "w") as f:
     json.dump(config, f)
-  with pytest.raises(hf.ConversionError, match="not a T5 checkpoint"):
+  with pytest.raises(ConversionError, match="not a T5 checkpoint"):
     t5_convert.from_hf(src)
-  with pytest.raises(hf.ConversionError, match="no config.json"):
+  with pytest.raises(ConversionError, match="no config.json"):
     t5_convert.from_hf(str(tmp_path))
 
 
