@@ -17,6 +17,7 @@ setuptools.setup(
         "ml_collections>=1.0",
         "absl-py>=2.0",
         "numpy>=1.26",
+        "scipy>=1.11",  # signal analysis in eval/adherence.py (also a jax dependency)
         "soundfile>=0.12",
         "soxr>=0.4",
         "safetensors>=0.4",
