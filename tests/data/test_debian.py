@@ -133,6 +133,8 @@ def test_words_and_captions():
   assert caption == 'a pirate voice exclaims "leave me alone"' and transcript == "leave me alone"
   caption, transcript = debian.caption_hedgewars_voice("Default_ru", "Hello")
   assert "in Russian" in caption and transcript is None
+  assert debian.score_title("haydn/opus1no1/movement5.mxl") == "opus 1 no 1, movement 5"
+  assert debian.score_title("bach/bwv1.6.mxl") == "chorale BWV 1.6"
   assert debian.caption_music("Battle Epic", "Doug Kaufman", "Romantic Classical",
                               context="from a game") == (
       'romantic classical music, "Battle Epic" by Doug Kaufman, from a game')

@@ -1,4 +1,5 @@
 """JSONL manifests, AudioCaps / Clotho / MusicCaps CSV readers, and bad-input handling."""
+import csv
 import json
 import os
 
@@ -55,7 +56,6 @@ def test_bad_manifest_lines_are_counted_not_fatal(tmp_path):
 
 
 def _csv(path, header, rows):
-  import csv
   with open(path, "w", newline="", encoding="utf-8") as f:
     w = csv.writer(f)
     w.writerow(header)

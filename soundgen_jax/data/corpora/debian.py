@@ -39,6 +39,7 @@ import struct
 import subprocess
 import sys
 import time
+import warnings
 import xml.etree.ElementTree as ET
 import zipfile
 from typing import Callable, Iterable, Sequence
@@ -578,8 +579,10 @@ def extract_music21(root: str, out: str, skips: mf.SkipCounter, pieces: int = 10
     rel_score = os.path.relpath(path, corpus_dir)
     log(f"  [{len(clips) + 1}/{pieces}] rendering {rel_score}")
     try:
-      clip = _render_score(music21, path, rel_score, folder, midi_dir, out, fluidsynth, env,
-                           soundfont)
+      with warnings.catch_warnings():  # music21 warns about every odd measure it repairs
+        warnings.simplefilter("ignore")
+        clip = _render_score(music21, path, rel_score, folder, midi_dir, out, fluidsynth, env,
+                             soundfont)
     except _TooLong as e:
       skips.skip("too_long", f"{rel_score}: {e}")
       continue
@@ -594,48 +597,58 @@ class _TooLong(Exception):
   pass
 
 
+def score_title(rel_score: str) -> str:
+  """A title from a corpus path: 'haydn/opus1no1/movement5.mxl' -> 'opus 1 no 1, movement 5',
+  'bach/bwv1.6.mxl' -> 'chorale BWV 1.6'."""
+  parts = os.path.splitext(rel_score)[0].split("/")[1:]
+  if len(parts) == 1 and parts[0].startswith("bwv"):
+    return f"chorale BWV {parts[0][3:]}"
+  split = [re.sub(r"(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])|[_\-]+", " ", p) for p in parts]
+  return ", ".join(" ".join(p.split()) for p in split)
+
+
 def _render_score(music21, path, rel_score, folder, midi_dir, out, fluidsynth, env, soundfont):
   score = music21.converter.parse(path)
   if isinstance(score, music21.stream.Opus):
     score = score.scores[0]
   meta = score.metadata
-  stem = os.path.splitext(os.path.basename(rel_score))[0]
   title = (meta.title or meta.movementName or "") if meta else ""
   if not title or title.endswith((".mxl", ".krn", ".xml", ".musicxml")):  # a file name
-    title = f"chorale BWV {stem[3:]}" if stem.startswith("bwv") else words(stem)
+    title = score_title(rel_score)
   title = " ".join(title.split())
   composer = (meta.composer if meta and meta.composer else None) or _COMPOSERS.get(folder, folder)
   composer = " ".join(composer.splitlines()[0].split())
   if composer.count(",") == 1:  # 'Chopin, Frederic' -> 'Frederic Chopin'
     composer = " ".join(p.strip() for p in reversed(composer.split(",")))
-  key = score.analyze("key")
-  key_name = f"{key.tonic.name.replace('-', ' flat').replace('#', ' sharp')} {key.mode}"
-  instrument_name, cls = _INSTRUMENTS[_stable(rel_score) % len(_INSTRUMENTS)]
   marks = list(score.recurse().getElementsByClass("MetronomeMark"))
   bpm = int(round(marks[0].number)) if marks and marks[0].number else _TEMPI[
       _stable("tempo/" + rel_score) % len(_TEMPI)]
+  seconds = float(score.highestTime) * 60 / bpm
+  if seconds > MIDI_MAX_SECONDS:  # whole quartets and masses would dominate the hours
+    raise _TooLong(f"{seconds:.0f} s at {bpm} bpm > {MIDI_MAX_SECONDS} s")
+  key = score.analyze("key")
+  key_name = f"{key.tonic.name.replace('-', ' flat').replace('#', ' sharp')} {key.mode}"
+  instrument_name, cls = _INSTRUMENTS[_stable(rel_score) % len(_INSTRUMENTS)]
   score.remove(marks, recurse=True)
   parts = list(score.parts) or [score]
   for part in parts:
     part.remove(list(part.recurse().getElementsByClass("Instrument")), recurse=True)
     part.insert(0, getattr(music21.instrument, cls)())
   parts[0].insert(0, music21.tempo.MetronomeMark(number=bpm))
-  seconds = float(score.highestTime) * 60 / bpm
-  if seconds > MIDI_MAX_SECONDS:  # whole quartets and masses would dominate the hours
-    raise _TooLong(f"{seconds:.0f} s at {bpm} bpm > {MIDI_MAX_SECONDS} s")
-  stem = re.sub(r"[^A-Za-z0-9]+", "_", os.path.splitext(rel_score)[0]).strip("_")
+  name = re.sub(r"[^A-Za-z0-9]+", "_", os.path.splitext(rel_score)[0]).strip("_")
   try:
-    midi = score.write("midi", fp=os.path.join(midi_dir, stem + ".mid"))
+    midi = score.write("midi", fp=os.path.join(midi_dir, name + ".mid"))
   except Exception as e:  # badly formed repeats: play the score straight through instead
     if "repeat" not in str(e).lower():
       raise
     score.remove(list(score.recurse().getElementsByClass(
         ["Repeat", "RepeatExpression", "RepeatBracket"])), recurse=True)
-    midi = score.write("midi", fp=os.path.join(midi_dir, stem + ".mid"))
-  wav = os.path.join(midi_dir, stem + ".wav")
+    midi = score.write("midi", fp=os.path.join(midi_dir, name + ".mid"))
+  wav = os.path.join(midi_dir, name + ".wav")
   _run_fluidsynth([fluidsynth, "-ni", "-q", "-g", "0.6", "-r", str(MIDI_RATE), "-F", wav,
-                   soundfont, str(midi)], env, wav, max_bytes=int((seconds + 30) * MIDI_RATE * 4))
-  rel = f"audio/{stem}.flac"
+                   soundfont, str(midi)], env, wav,  # repeats may double the written length
+                  max_bytes=int((2 * seconds + 60) * MIDI_RATE * 4))
+  rel = f"audio/{name}.flac"
   audio, rate = soundfile.read(wav, dtype="float32")
   os.makedirs(os.path.join(out, "audio"), exist_ok=True)
   soundfile.write(os.path.join(out, rel), audio, rate, subtype="PCM_16")
