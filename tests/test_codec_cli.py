@@ -16,6 +16,7 @@ from configs import encodec as encodec_configs
 from soundgen_jax.codecs import inference
 from soundgen_jax.codecs.codec import Codec, CodecConfig
 from soundgen_jax.convert import encodec
+from soundgen_jax.parallel.sharding import sharded_init
 from soundgen_jax.training import checkpoints
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -43,7 +44,7 @@ def _run_process(*args, script="codec.py"):
 def checkpoint(tmp_path_factory):
   cfg = CodecConfig(**encodec_configs.model_config("tiny"))
   directory = str(tmp_path_factory.mktemp("ckpt"))
-  checkpoints.save_model(directory, Codec(cfg, rngs=nnx.Rngs(0)),
+  checkpoints.save_model(directory, sharded_init(lambda: Codec(cfg, rngs=nnx.Rngs(0))),
                          {"family": "codec", "model": cfg.to_dict()})
   return directory
 

@@ -11,7 +11,6 @@ is weight-normalised with explicit `g` / `v` parameters.
 """
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 
 import jax
@@ -20,6 +19,7 @@ import numpy as np
 from flax import nnx
 
 from soundgen_jax import audio
+from soundgen_jax.nn import init
 
 Array = jax.Array
 Output = tuple[Array, list[Array]]
@@ -63,14 +63,10 @@ class WNConv(nnx.Module):
     return y + self.bias[...].astype(x.dtype)
 
 
-@functools.partial(jax.jit, static_argnums=1)
 def _init_v_g(key: Array, shape: tuple[int, ...]) -> tuple[Array, Array]:
-  """PyTorch's default conv init, U(+-1 / sqrt(fan_in)), and g = ||v||.
-
-  Drawn flat and reshaped: one small compile per shape (an N-d draw compiles far slower).
-  """
+  """PyTorch's default conv init, U(+-1 / sqrt(fan_in)), and g = ||v||."""
   bound = 1.0 / np.sqrt(np.prod(shape[:-1]))
-  v = jax.random.uniform(key, (int(np.prod(shape)),), jnp.float32, -bound, bound).reshape(shape)
+  v = init.uniform(key, shape, -bound, bound)
   return v, _norm(v)
 
 

@@ -12,6 +12,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from soundgen_jax.nn import init
+
 
 class CodebookState(nnx.Variable):
   """Codebook statistics: updated by EMA in training, never by the optimizer."""
@@ -61,7 +63,7 @@ class ResidualVectorQuantizer(nnx.Module):
     self.kmeans_iters, self.dead_code_threshold = kmeans_iters, dead_code_threshold
     shape = (num_quantizers, codebook_size, dim)
     axes = ("codebooks", "codebook_entries", "codebook_dim")
-    embed = jax.random.normal(rngs.params(), shape, jnp.float32)
+    embed = init.normal(rngs.params(), shape)
     self.embed = CodebookState(embed, out_sharding=axes)
     self.embed_sum = CodebookState(embed, out_sharding=axes)
     self.cluster_size = CodebookState(jnp.ones(shape[:2]), out_sharding=axes[:2])

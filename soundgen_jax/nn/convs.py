@@ -8,13 +8,15 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from soundgen_jax.nn import init
+
 NORMS = ("weight_norm", "time_group_norm", "none")
 
 
 def _torch_default_init(fan_in: int):
   # PyTorch's Conv default (kaiming_uniform with a=sqrt(5)) = U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
   bound = 1.0 / math.sqrt(fan_in)
-  return lambda key, shape: jax.random.uniform(key, shape, jnp.float32, -bound, bound)
+  return lambda key, shape: init.uniform(key, shape, -bound, bound)
 
 
 def pad1d(x: jax.Array, left: int, right: int, mode: str) -> jax.Array:

@@ -7,6 +7,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from soundgen_jax.nn import init
+
 
 class LSTM(nnx.Module):
   """`num_layers` LSTM layers of equal width; the input projection is one matmul over all
@@ -14,12 +16,12 @@ class LSTM(nnx.Module):
 
   def __init__(self, features: int, num_layers: int, *, rngs: nnx.Rngs):
     bound = 1.0 / math.sqrt(features)
-    init = lambda shape: jax.random.uniform(rngs.params(), shape, jnp.float32, -bound, bound)
+    draw = lambda shape: init.uniform(rngs.params(), shape, -bound, bound)
     self.features, self.num_layers = features, num_layers
     axes = ("layers", "lstm_in", "lstm_gates")
-    self.w_ih = nnx.Param(init((num_layers, features, 4 * features)), out_sharding=axes)
-    self.w_hh = nnx.Param(init((num_layers, features, 4 * features)), out_sharding=axes)
-    self.bias = nnx.Param(init((num_layers, 4 * features)), out_sharding=("layers", "lstm_gates"))
+    self.w_ih = nnx.Param(draw((num_layers, features, 4 * features)), out_sharding=axes)
+    self.w_hh = nnx.Param(draw((num_layers, features, 4 * features)), out_sharding=axes)
+    self.bias = nnx.Param(draw((num_layers, 4 * features)), out_sharding=("layers", "lstm_gates"))
 
   def initial_state(self, batch: int):
     zeros = jnp.zeros((self.num_layers, batch, self.features), jnp.float32)

@@ -1,5 +1,6 @@
 """The codec on an 8-device CPU mesh (data x fsdp x model = 2 x 2 x 2) matches one device."""
 import jax
+import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
@@ -15,7 +16,7 @@ def test_codec_on_mesh_matches_single_device():
   build = lambda: Codec(cfg, rngs=nnx.Rngs(0))
   mesh = sharding.make_mesh(data=2, fsdp=2, model=2)
   sharded = sharding.sharded_init(build, mesh)
-  single = build()
+  single = sharding.sharded_init(build)
 
   # Parameters really are spread over the mesh.
   kernel = sharded.encoder.layers[1].block[1].kernel_v[...]
@@ -33,8 +34,11 @@ def test_codec_on_mesh_matches_single_device():
   assert np.mean(enc_mesh.codes == enc.codes) >= 0.999
   np.testing.assert_allclose(out_mesh, out, atol=1e-5 * np.abs(out).max())
 
-  # The training forward (EMA codebook updates included) agrees as well.
+  # The training forward (EMA codebook updates included) agrees as well. Codebooks start as
+  # initialised: k-means on random data has near-ties that float reduction order can flip.
   n_active = np.array([1, 2, 3, 4])
+  for model in (sharded, single):
+    model.quantizer.initialized[...] = jnp.ones_like(model.quantizer.initialized[...])
 
   @nnx.jit
   def train_forward(model, x):

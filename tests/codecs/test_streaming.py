@@ -6,6 +6,7 @@ from flax import nnx
 from configs import encodec as encodec_configs
 from soundgen_jax.codecs import inference
 from soundgen_jax.codecs.codec import Codec, CodecConfig
+from soundgen_jax.parallel.sharding import sharded_init
 
 
 def _signal(rate, seconds, channels=1, seed=0):
@@ -17,7 +18,8 @@ def _signal(rate, seconds, channels=1, seed=0):
 
 @pytest.fixture(scope="module")
 def tiny():
-  return Codec(CodecConfig(**encodec_configs.model_config("tiny")), rngs=nnx.Rngs(0))
+  cfg = CodecConfig(**encodec_configs.model_config("tiny"))
+  return sharded_init(lambda: Codec(cfg, rngs=nnx.Rngs(0)))
 
 
 @pytest.mark.parametrize("chunk_seconds", [0.1, 0.37, 1.0])
@@ -31,7 +33,8 @@ def test_streamed_codes_equal_whole(tiny, chunk_seconds):
 
 
 def test_streaming_official_24khz_architecture():
-  model = Codec(CodecConfig(**encodec_configs.model_config("24khz")), rngs=nnx.Rngs(1))
+  cfg = CodecConfig(**encodec_configs.model_config("24khz"))
+  model = sharded_init(lambda: Codec(cfg, rngs=nnx.Rngs(1)))
   audio = _signal(24000, 1.9)
   whole = inference.encode(model, audio, 6.0)
   streamed = inference.encode_long(model, audio, 6.0, chunk_seconds=0.5)
@@ -40,6 +43,6 @@ def test_streaming_official_24khz_architecture():
 
 def test_non_causal_streaming_is_refused_at_layer_level():
   cfg = CodecConfig(**{**encodec_configs.model_config("tiny").to_dict(), "causal": False})
-  model = Codec(cfg, rngs=nnx.Rngs(0))
+  model = nnx.eval_shape(lambda: Codec(cfg, rngs=nnx.Rngs(0)))  # refused before any compute
   with pytest.raises(ValueError, match="causal"):
     model.encode_stream(_signal(16000, 0.5), 2, None, last=True)
