@@ -613,7 +613,9 @@ def _render_score(music21, path, rel_score, folder, midi_dir, out, fluidsynth, e
     score = score.scores[0]
   meta = score.metadata
   title = (meta.title or meta.movementName or "") if meta else ""
-  if not title or title.endswith((".mxl", ".krn", ".xml", ".musicxml")):  # a file name
+  letters = sum(c.isalpha() or c.isspace() for c in title)
+  if (not title or title.endswith((".mxl", ".krn", ".xml", ".musicxml"))  # a file name
+      or letters < 0.7 * len(title)):  # or OCR debris such as ".lV.L"'!UCl'l.v"
     title = score_title(rel_score)
   title = " ".join(title.split())
   composer = (meta.composer if meta and meta.composer else None) or _COMPOSERS.get(folder, folder)
