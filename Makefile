@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test bench install clean
+.PHONY: test bench demo install clean
 
 install: $(STAMP)
 
@@ -20,6 +20,17 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/codec_speed.py
+
+# Train the tiny codec for a few minutes on the built-in synthetic corpus, then encode and decode
+# one held-out clip with the trained checkpoint (rerunning resumes / reuses the run).
+DEMO := workdirs/demo
+demo: $(STAMP)
+	$(PY) launch/train.py --config=configs/encodec.py:tiny --workdir=$(DEMO)/codec \
+	  --config.total_steps=600 --config.eval_every_steps=200
+	$(PY) launch/data.py inspect synthetic --split test --examples 1 --stats 1 \
+	  --sample_rate 16000 --crop_seconds 4 --save $(DEMO)/clip
+	$(PY) launch/codec.py encode $(DEMO)/clip/001.wav $(DEMO)/clip.npz --checkpoint $(DEMO)/codec/export
+	$(PY) launch/codec.py decode $(DEMO)/clip.npz $(DEMO)/clip_decoded.wav --checkpoint $(DEMO)/codec/export
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -24,6 +24,8 @@ setuptools.setup(
         "tqdm>=4.66",
         "tokenizers>=0.15",  # WordPiece of the MiniLM / BERT text encoders
         "sentencepiece>=0.1.99",  # T5 vocabularies (seqio) and caption-trained SPMs
+        "clu>=0.0.12",  # metric writers of the training loop
+        "tensorboard>=2.16",  # TensorBoard summaries (clu's summary writer imports it)
     ],
     extras_require={
         "test": [

@@ -58,9 +58,90 @@ def model_config(variant: str) -> ml_collections.ConfigDict:
   return m
 
 
+def trainer_config(config: ml_collections.ConfigDict, variant: str) -> None:
+  """Adds the trainer fields (common ones of DESIGN.md + codec GAN ones) to `config`, whose
+  `model` is already set. Shared with configs/soundstream.py."""
+  tiny = variant == "tiny"
+  config.seed = 0                          # init, quantizer dropout and data order
+  config.total_steps = 3000 if tiny else 300_000  # training steps
+  config.batch_size = 8 if tiny else 64    # global batch (examples per step)
+  config.log_every_steps = 10 if tiny else 100  # metrics.jsonl / TensorBoard interval
+  config.eval_every_steps = 250 if tiny else 5000  # held-out eval interval (0: only at the end)
+  config.checkpoint_every_steps = 250 if tiny else 5000  # checkpoint interval (0: only at the end)
+  config.keep_checkpoints = 3              # newest checkpoints kept
+  config.async_checkpoints = True          # save in the background
+
+  config.mesh = ml_collections.ConfigDict()
+  config.mesh.data = -1                    # data-parallel axis size (-1: the remaining devices)
+  config.mesh.fsdp = 1                     # parameter-sharding axis size
+  config.mesh.model = 1                    # tensor-parallel axis size
+
+  config.data = ml_collections.ConfigDict()
+  config.data.task = "synthetic"           # synthetic | debian | files | manifest | a task name
+  config.data.sample_rate = config.model.get_ref("sample_rate")  # Hz, the codec's
+  config.data.channels = config.model.get_ref("channels")  # audio channels, the codec's
+  config.data.crop_seconds = 0.5 if tiny else 1.0  # training clip length (EnCodec: 1 s)
+  config.data.data_dir = "data/debian"     # debian: the folder scripts/fetch_corpus.py wrote
+  config.data.path = ""                    # files: a folder of audio files or one file
+  config.data.glob = ""                    # files: a glob pattern of audio files
+  config.data.manifest = ""                # manifest: a JSONL file of {"path": ...}
+
+  config.quantizer_dropout = "bandwidths"  # bandwidths (EnCodec) | levels (U{1..Q}) | off
+
+  config.discriminator = ml_collections.ConfigDict()
+  config.discriminator.kind = "msstft"     # msstft (EnCodec) | soundstream (wave + STFT)
+  config.discriminator.filters = 8 if tiny else 32  # STFT discriminator base filters
+  config.discriminator.n_ffts = (  # MS-STFT windows, hop = window / 4 (tiny: 3, CPU cost)
+      (512, 256, 128) if tiny else (2048, 1024, 512, 256, 128))
+  config.discriminator.wave_filters = 16   # soundstream: wave discriminator base filters
+  config.discriminator.wave_scales = 3     # soundstream: wave discriminators (1x, 2x, 4x pooled)
+  config.discriminator.update_every = 1    # discriminator update every N generator steps
+
+  config.optimizer = ml_collections.ConfigDict()
+  for name in ("generator", "discriminator"):
+    o = ml_collections.ConfigDict()
+    o.learning_rate = 3e-4                 # peak learning rate (EnCodec)
+    o.b1 = 0.5                             # Adam beta1 (EnCodec)
+    o.b2 = 0.9                             # Adam beta2 (EnCodec)
+    o.eps = 1e-8                           # Adam epsilon
+    o.weight_decay = 0.0                   # AdamW decay (0: Adam)
+    o.grad_clip_norm = 10.0                # clip by global norm (0: off)
+    o.warmup_steps = 0                     # linear warmup steps
+    o.schedule = "constant"                # constant | cosine
+    config.optimizer[name] = o         # separate optimizers: generator, discriminators
+
+  config.loss = ml_collections.ConfigDict()
+  config.loss.time = 0.1                   # l_t weight: waveform L1 (0: off)
+  config.loss.freq = 1.0                   # l_f weight: multi-scale mel L1 + L2 (0: off)
+  config.loss.adversarial = 3.0            # l_g weight: hinge generator loss (0: off)
+  config.loss.feature = 3.0                # l_feat weight: feature matching (0: off)
+  config.loss.commitment = 1.0             # commitment loss weight (outside the balancer)
+  config.loss.adversarial_start_step = 0   # reconstruction-only steps before the GAN (0: EnCodec)
+  config.loss.mel_scales = tuple(range(5, 12))  # mel windows 2^i (hop 2^i / 4)
+  config.loss.mel_bins = 64                # mel bins per scale
+
+  config.balancer = ml_collections.ConfigDict()
+  config.balancer.enabled = True           # normalise each loss's gradient (False: weighted sum)
+  config.balancer.total_norm = 1.0         # norm of the balanced gradient
+  config.balancer.ema_decay = 0.999        # EMA decay of the gradient norms
+  config.balancer.per_batch_item = True    # gradient norms per example, then averaged
+
+  config.ema_decay = 0.0                   # EMA of the generator weights (0: off)
+
+  config.eval = ml_collections.ConfigDict()
+  config.eval.split = "valid"              # held-out split
+  config.eval.batch_size = 8 if tiny else 32  # eval batch (global)
+  config.eval.num_batches = 4 if tiny else 16  # eval batches (fewer if the split ends)
+  config.eval.seed = 0                     # eval crops' seed (same clips every eval)
+  config.eval.at_start = True              # also evaluate the untrained model (step 0)
+  config.eval.bandwidths = ()              # kbps to evaluate at (empty: all of the codec's)
+  config.eval.silence_rms = 1e-3           # SI-SNR leaves out references quieter than this
+
+
 def get_config(arg: str = "base") -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.family = "codec"            # which trainer / model family
   config.variant = arg or "base"     # the variant this config was made from
   config.model = model_config(config.variant)
+  trainer_config(config, config.variant)
   return config

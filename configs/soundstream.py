@@ -12,8 +12,8 @@ from configs import encodec
 def get_config(arg: str = "base") -> ml_collections.ConfigDict:
   variant = arg or "base"
   config = ml_collections.ConfigDict()
-  config.family = "codec"
-  config.variant = variant
+  config.family = "codec"            # which trainer / model family
+  config.variant = variant           # the variant this config was made from
   m = encodec.model_config("base")
   m.update(num_residual_layers=3, dilation_base=3, residual_kernel_size=7, compress=1,
            lstm_layers=0, conv_shortcut=False, norm="weight_norm", causal=True)
@@ -27,4 +27,9 @@ def get_config(arg: str = "base") -> ml_collections.ConfigDict:
   else:
     raise ValueError(f"unknown soundstream variant {variant!r}; choose tiny or base")
   config.model = m
+  encodec.trainer_config(config, variant)
+  config.quantizer_dropout = "levels"      # U{1..Q} levels per example (SoundStream)
+  config.discriminator.kind = "soundstream"  # wave-based + STFT discriminators
+  config.discriminator.filters = 8 if variant == "tiny" else 32  # STFT discriminator filters
+  config.discriminator.wave_filters = 4 if variant == "tiny" else 16  # wave disc. filters
   return config

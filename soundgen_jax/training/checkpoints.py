@@ -1,5 +1,11 @@
-"""Orbax checkpoints: whole models with their config (converted official weights, exported
-generators), read back with the same call whatever wrote them."""
+"""Orbax checkpoints.
+
+- Whole models with their config (converted official weights, exported generators), read back
+  with the same call whatever wrote them: `save_model` / `load_model`.
+- Train-state checkpoints of a run (`TrainCheckpointer`): every array of the train state, the
+  step, the RNG and the data iterator's position, through an orbax `CheckpointManager` (async,
+  atomic: a checkpoint only appears under its step's name once fully written; keep-N).
+"""
 from __future__ import annotations
 
 import json
@@ -14,6 +20,7 @@ from flax import nnx
 
 CONFIG_FILE = "config.json"
 STATE_DIR = "state"
+CHECKPOINTS_DIR = "checkpoints"
 
 
 def save_model(directory: str, model: nnx.Module, config: dict[str, Any]) -> None:
@@ -59,3 +66,47 @@ def _jsonable(x):
   if isinstance(x, (tuple, np.ndarray)):
     return list(x)
   raise TypeError(f"not JSON serialisable: {type(x).__name__}")
+
+
+class TrainCheckpointer:
+  """Train-state checkpoints under `WORKDIR/checkpoints/<step>/`, items `state` (a flat dict of
+  arrays, `train_state.to_flat`) and `data` (the iterator's JSON state).
+
+  Saves are asynchronous: `save` returns once the arrays are copied off the devices, and the
+  checkpoint is committed (renamed into place) in the background; a kill before that leaves
+  only a temporary folder, which is ignored and cleaned up on the next start.
+  """
+
+  def __init__(self, workdir: str, keep: int, async_save: bool = True):
+    if keep < 1:
+      raise ValueError(f"keep_checkpoints must be >= 1, got {keep}")
+    self.directory = os.path.join(os.path.abspath(workdir), CHECKPOINTS_DIR)
+    options = ocp.CheckpointManagerOptions(
+        max_to_keep=keep, create=True, cleanup_tmp_directories=True,
+        enable_async_checkpointing=async_save)
+    self.manager = ocp.CheckpointManager(self.directory, options=options,
+                                         item_names=("state", "data"))
+
+  def latest_step(self) -> int | None:
+    return self.manager.latest_step()
+
+  def all_steps(self) -> list[int]:
+    return list(self.manager.all_steps())
+
+  def save(self, step: int, flat_state: dict[str, Any], data_state: Any) -> None:
+    self.manager.save(step, args=ocp.args.Composite(
+        state=ocp.args.StandardSave(flat_state),
+        data=ocp.args.JsonSave({"iterator": data_state})), force=True)
+
+  def restore(self, step: int, abstract_flat: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+    """(flat state placed as `abstract_flat`'s shardings say, the iterator state)."""
+    restored = self.manager.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(abstract_flat), data=ocp.args.JsonRestore()))
+    return dict(restored["state"]), restored["data"]["iterator"]
+
+  def wait(self) -> None:
+    """Blocks until pending saves are committed."""
+    self.manager.wait_until_finished()
+
+  def close(self) -> None:
+    self.manager.close()

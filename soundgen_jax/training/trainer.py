@@ -1,0 +1,366 @@
+"""The training loop every model family shares, and the `Trainer` interface a family fills in.
+
+A family (codec, audio LM, SoundStorm) subclasses `Trainer` with
+  build_models(rngs)          -> {name: nnx.Module}
+  optimizers()                -> {name: optax.GradientTransformation} (for the models it trains)
+  train_step(state, batch, phase) -> (state, {metric: scalar})  pure; the loop jits, shards it
+and optionally phase(step) (e.g. a warmup with its own step function), prepare_batch (host
+side, e.g. captions -> ids), init_extra, eval_step / eval_finalize, learning_rates and export. `train()` does
+the rest: mesh, sharded init, data (one shard per host, global batches), the jitted step with
+donated state, logging (metrics.jsonl, TensorBoard, progress with ETA), periodic eval,
+checkpoints (resume from WORKDIR by default) and the NaN / Inf stop.
+
+The config fields the loop reads are the common ones of DESIGN.md: seed, total_steps,
+batch_size, log_every_steps, eval_every_steps, checkpoint_every_steps, keep_checkpoints,
+mesh.{data,fsdp,model}, data.*, and eval.{split,batch_size,num_batches,at_start} when
+eval_every_steps > 0.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Protocol
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+from soundgen_jax.cli import UserError
+from soundgen_jax.parallel import sharding
+from soundgen_jax.training import checkpoints, metrics as metrics_lib, train_state
+from soundgen_jax.training.optimizers import learning_rate_schedule, make_optimizer
+from soundgen_jax.training.train_state import TrainState
+
+EXPORT_DIR = "export"
+RUN_CONFIG_FILE = "train_config.json"
+
+
+class ConfigError(UserError):
+  """A config value the trainer cannot use; the message names the field."""
+
+
+class NonFiniteLossError(RuntimeError):
+  """A loss became NaN or Inf; the run stopped and its last good checkpoint is kept."""
+
+
+class DataIterator(Protocol):
+  """What `soundgen_jax.data.pipeline.make_iterator` returns: batches of NumPy arrays, an exact
+  JSON-serialisable position, and counts of skipped bad examples by reason."""
+
+  def __iter__(self) -> Iterator[dict[str, np.ndarray]]: ...
+  def __next__(self) -> dict[str, np.ndarray]: ...
+  def get_state(self) -> Any: ...
+  def set_state(self, state: Any) -> None: ...
+  def skipped(self) -> dict[str, int]: ...
+
+
+# make_iterator(data_config, *, split, batch_size, seed, shard_index, num_shards)
+IteratorFactory = Callable[..., DataIterator]
+
+
+class Trainer:
+  """One model family's part of training; see the module docstring."""
+
+  def __init__(self, config: Any):
+    self.config = config
+
+  def build_models(self, rngs: nnx.Rngs) -> dict[str, nnx.Module]:
+    raise NotImplementedError
+
+  def optimizers(self) -> dict[str, optax.GradientTransformation]:
+    """Default: one model called "model", trained with `config.optimizer`."""
+    return {"model": make_optimizer(self.config.optimizer, self.config.total_steps)}
+
+  def learning_rates(self, step: int) -> dict[str, float]:
+    """For the logs: {"learning_rate[/model]": value at `step`}. Default: config.optimizer's."""
+    if "learning_rate" not in self.config.get("optimizer", {}):
+      return {}
+    schedule = learning_rate_schedule(self.config.optimizer, self.config.total_steps)
+    return {"learning_rate": float(schedule(step))}
+
+  def init_extra(self, params: dict[str, nnx.State]) -> dict[str, Any]:
+    """Extra train-state arrays (e.g. EMA weights), built from the initial params."""
+    return {}
+
+  def init_state(self) -> TrainState:
+    models = self.build_models(nnx.Rngs(self.config.seed))
+    return train_state.create(models, self.optimizers(), self.config.seed, self.init_extra)
+
+  def prepare_batch(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Host-side: the arrays the step functions take (e.g. captions -> token ids). Default: the
+    numeric arrays of the batch (strings stay on the host)."""
+    return {k: v for k, v in batch.items() if np.asarray(v).dtype != object}
+
+  def phase(self, step: int) -> str:
+    """Which step function step `step` (1-based) runs; each phase compiles once (e.g. a
+    warmup without some losses). Default: one phase."""
+    return "train"
+
+  def train_step(self, state: TrainState, batch: dict[str, jax.Array], phase: str = "train"
+                 ) -> tuple[TrainState, dict[str, jax.Array]]:
+    """One update. Returns the new state (the loop increments `step`) and scalar metrics."""
+    raise NotImplementedError
+
+  def eval_step(self, state: TrainState, batch: dict[str, jax.Array]) -> dict[str, jax.Array]:
+    """Sums over one eval batch (added up over the eval set, then `eval_finalize`). Eval
+    batches may end with padding rows, marked by batch["valid"] == False."""
+    return {}
+
+  def eval_finalize(self, sums: dict[str, np.ndarray]) -> dict[str, float]:
+    return {k: float(v) for k, v in sums.items() if np.ndim(v) == 0}
+
+  def export(self, state: TrainState, directory: str) -> None:
+    """Writes the usable model (e.g. with `checkpoints.save_model`)."""
+
+
+def default_iterator_factory() -> IteratorFactory:
+  try:
+    from soundgen_jax.data.pipeline import make_iterator  # pylint: disable=g-import-not-at-top
+  except ImportError as e:
+    raise UserError(f"the data pipeline is not available ({e})") from None
+  return make_iterator
+
+
+def _check_common(config: Any) -> None:
+  for field in ("total_steps", "batch_size", "log_every_steps", "keep_checkpoints"):
+    if int(config[field]) < 1:
+      raise ConfigError(f"config.{field} must be >= 1, got {config[field]}")
+  for field in ("eval_every_steps", "checkpoint_every_steps"):
+    if int(config[field]) < 0:
+      raise ConfigError(f"config.{field} must be >= 0 (0: only at the end), got {config[field]}")
+
+
+def make_mesh(config: Any) -> jax.sharding.Mesh:
+  try:
+    return sharding.make_mesh(config.mesh.data, config.mesh.fsdp, config.mesh.model)
+  except ValueError as e:
+    raise ConfigError(f"config.mesh: {e}") from None
+
+
+def state_shardings(trainer: Trainer, mesh: jax.sharding.Mesh) -> tuple[Any, Any]:
+  """(abstract train state, its shardings from the parameters' logical axis names)."""
+  abstract = jax.eval_shape(trainer.init_state)
+  return abstract, sharding.state_shardings(abstract, mesh)
+
+
+def init_sharded(trainer: Trainer, shardings: Any) -> TrainState:
+  """Builds the train state with every array created in its sharded place."""
+  return jax.jit(trainer.init_state, out_shardings=shardings)()
+
+
+def jit_train_step(trainer: Trainer, shardings: Any, batch_shardings: Any,
+                   mesh: jax.sharding.Mesh, phase: str | None = None) -> Callable:
+  """(state, batch) -> (state, metrics, all_finite); state donated, metrics replicated."""
+  phase = trainer.phase(1) if phase is None else phase
+
+  def step(state, batch):
+    new_state, metrics = trainer.train_step(state, batch, phase)
+    new_state = new_state.replace(step=state.step + 1)
+    finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in metrics.values()]))
+    return new_state, metrics, finite
+
+  replicated = NamedSharding(mesh, P())
+  return jax.jit(step, in_shardings=(shardings, batch_shardings),
+                 out_shardings=(shardings, replicated, replicated), donate_argnums=0)
+
+
+def to_global(batch: Mapping[str, np.ndarray], mesh: jax.sharding.Mesh) -> dict[str, jax.Array]:
+  return {k: sharding.global_batch(np.asarray(v), mesh) for k, v in batch.items()}
+
+
+def batch_shardings_of(batch: Mapping[str, np.ndarray], mesh: jax.sharding.Mesh):
+  return {k: sharding.batch_sharding(mesh, np.ndim(v)) for k, v in batch.items()}
+
+
+def train(config: Any, workdir: str, trainer: Trainer,
+          make_iterator: IteratorFactory | None = None, progress: bool = True
+          ) -> dict[str, float]:
+  """Trains `trainer`'s models to `config.total_steps`, resuming from `workdir` if it holds a
+  checkpoint. Returns the last evaluation's metrics (empty when there is no eval)."""
+  _check_common(config)
+  make_iterator = make_iterator or default_iterator_factory()
+  workdir = os.path.abspath(workdir)
+  os.makedirs(workdir, exist_ok=True)
+  mesh = make_mesh(config)
+  n_proc, proc = jax.process_count(), jax.process_index()
+  batch_split = mesh.shape["data"] * mesh.shape["fsdp"]
+  if config.batch_size % batch_split or config.batch_size % n_proc:
+    raise ConfigError(f"config.batch_size {config.batch_size} must divide evenly over the "
+                      f"mesh's data x fsdp = {batch_split} and the {n_proc} processes")
+  total = int(config.total_steps)
+
+  abstract, shardings = state_shardings(trainer, mesh)
+  ckpt = checkpoints.TrainCheckpointer(workdir, config.keep_checkpoints,
+                                       config.get("async_checkpoints", True))
+  data = _open_data(make_iterator, config.data, split="train",
+                    batch_size=config.batch_size // n_proc, seed=config.seed,
+                    shard_index=proc, num_shards=n_proc)
+  start = ckpt.latest_step()
+  if start is not None:
+    flat, data_state = ckpt.restore(start, train_state.abstract_flat(abstract, shardings))
+    state = train_state.from_flat(abstract, flat)
+    data.set_state(data_state[proc])
+    if proc == 0:
+      metrics_lib.truncate_metrics(workdir, start)
+  else:
+    start = 0
+    state = init_sharded(trainer, shardings)
+  if proc == 0:
+    with open(os.path.join(workdir, RUN_CONFIG_FILE), "w") as f:
+      f.write(config.to_json_best_effort(indent=2, sort_keys=True))
+
+  log = metrics_lib.MetricsLogger(workdir, total, start, enabled=proc == 0, progress=progress)
+  if start:
+    log.print(f"resumed from {ckpt.directory}/{start}")
+  else:
+    n_params = {k: train_state.count_params(v) for k, v in abstract.params.items()}
+    log.print(f"parameters: {n_params}; mesh {dict(mesh.shape)}")
+
+  evaluate = _make_evaluator(config, trainer, shardings, mesh, make_iterator)
+  last_eval: dict[str, float] = {}
+  if evaluate and start == 0 and config.eval.get("at_start", True):
+    last_eval = evaluate(state)
+    log.write(0, {f"eval/{k}": v for k, v in last_eval.items()})
+
+  step_fns: dict[str, Callable] = {}
+  pending_finite: list[tuple[int, jax.Array]] = []
+  checkpointed = start
+  t_last, s_last = time.perf_counter(), start
+
+  def check_finite():
+    for s, finite in pending_finite:
+      if not bool(finite):
+        ckpt.wait()
+        last = ckpt.latest_step()
+        kept = f"the last good checkpoint is step {last} in {ckpt.directory}" if last \
+            else "no checkpoint was written before it"
+        raise NonFiniteLossError(
+            f"a loss became NaN or Inf at step {s}; the run stopped and {kept}. Lower the "
+            "learning rate or check the data, then rerun the same command to resume")
+    pending_finite.clear()
+
+  try:
+    for step in range(start + 1, total + 1):
+      try:
+        batch = next(data)
+      except StopIteration:
+        raise UserError("the training data ran out; use a repeating training split") from None
+      except _data_errors() as e:
+        raise UserError(f"config.data: {e}") from None
+      batch = to_global(trainer.prepare_batch(batch), mesh)
+      phase = trainer.phase(step)
+      if phase not in step_fns:
+        step_fns[phase] = jit_train_step(trainer, shardings, batch_shardings_of(batch, mesh),
+                                         mesh, phase)
+      state, metrics, finite = step_fns[phase](state, batch)
+      pending_finite.append((step, finite))
+      is_log = step % config.log_every_steps == 0 or step == total
+      is_eval = evaluate and ((config.eval_every_steps and step % config.eval_every_steps == 0)
+                              or step == total)
+      is_ckpt = (config.checkpoint_every_steps and step % config.checkpoint_every_steps == 0) \
+          or step == total
+      if is_log:
+        values = {k: float(v) for k, v in jax.device_get(metrics).items()}
+        check_finite()
+        now = time.perf_counter()
+        values["steps_per_sec"] = (step - s_last) / max(now - t_last, 1e-9)
+        t_last, s_last = now, step
+        values.update(trainer.learning_rates(step))
+        values.update({f"data/skipped/{k}": v for k, v in data.skipped().items()})
+        log.write(step, values)
+        log.advance(0, {k: values[k] for k in ("loss",) if k in values})
+      if is_eval:
+        check_finite()
+        last_eval = evaluate(state)
+        log.write(step, {f"eval/{k}": v for k, v in last_eval.items()})
+        log.print(f"step {step}: " + ", ".join(f"{k} {v:.4g}" for k, v in _headline(last_eval)))
+      if is_ckpt:
+        check_finite()
+        ckpt.save(step, train_state.to_flat(state), _gather_json(data.get_state()))
+        checkpointed = step
+      log.advance(1)
+    check_finite()
+    ckpt.wait()
+    if proc == 0 and checkpointed == total:
+      trainer.export(state, os.path.join(workdir, EXPORT_DIR))
+  finally:
+    log.close()
+    ckpt.close()
+  skipped = data.skipped()
+  if skipped and proc == 0:
+    print(f"skipped training examples: {json.dumps(skipped)}")
+  return last_eval
+
+
+def _data_errors() -> tuple[type[BaseException], ...]:
+  try:
+    from soundgen_jax.data.pipeline import DataError  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    return ()
+  return (DataError,)
+
+
+def _open_data(make_iterator: IteratorFactory, data_config: Any, **kwargs) -> DataIterator:
+  """make_iterator, with a bad data setting (unknown task, missing files) as a one-line error."""
+  try:
+    return make_iterator(data_config, **kwargs)
+  except (ValueError, KeyError) as e:
+    raise ConfigError(f"config.data: {e}") from None
+
+
+def _gather_json(obj: Any) -> list[Any]:
+  """Every process's JSON-able `obj`, in process order (each host reads its own data shard, so
+  the checkpoint keeps every host's iterator position)."""
+  if jax.process_count() == 1:
+    return [obj]
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+  raw = np.frombuffer(json.dumps(obj).encode(), np.uint8)
+  sizes = np.asarray(multihost_utils.process_allgather(np.array([raw.size]))).reshape(-1)
+  padded = np.zeros((int(sizes.max()),), np.uint8)
+  padded[:raw.size] = raw
+  rows = np.asarray(multihost_utils.process_allgather(padded))
+  return [json.loads(bytes(rows[i, :sizes[i]]).decode()) for i in range(len(sizes))]
+
+
+def _headline(values: Mapping[str, float], limit: int = 6):
+  return list(values.items())[:limit]
+
+
+def _make_evaluator(config, trainer, shardings, mesh, make_iterator):
+  if not config.eval_every_steps and not config.get("eval", None):
+    return None
+  ev = config.eval
+  if int(ev.num_batches) < 1:
+    return None
+  n_proc, proc = jax.process_count(), jax.process_index()
+  eval_fn = None
+
+  def evaluate(state: TrainState) -> dict[str, float]:
+    nonlocal eval_fn
+    data = _open_data(make_iterator, config.data, split=ev.split,
+                      batch_size=ev.batch_size // n_proc, seed=ev.get("seed", 0),
+                      shard_index=proc, num_shards=n_proc)
+    sums = None
+    for _ in range(ev.num_batches):
+      try:
+        batch = to_global(trainer.prepare_batch(next(data)), mesh)
+      except StopIteration:
+        break
+      except _data_errors() as e:
+        raise UserError(f"config.data: {e}") from None
+      if eval_fn is None:
+        eval_fn = jax.jit(trainer.eval_step,
+                          in_shardings=(shardings, batch_shardings_of(batch, mesh)),
+                          out_shardings=NamedSharding(mesh, P()))
+      out = eval_fn(state, batch)
+      sums = out if sums is None else jax.tree.map(jnp.add, sums, out)
+    if sums is None:
+      raise UserError(f"the {ev.split!r} split gave no evaluation batch; check config.data")
+    return trainer.eval_finalize(jax.device_get(sums))
+
+  return evaluate
