@@ -155,6 +155,32 @@ def main():
     report("text_codes_pipeline (4 x 500 codes, 10 s at 50 Hz)", ours,
            serial_codes_rate(codes_dir, big * args.batch_size))
 
+  # Does the input keep up with training? The tiny codec trainer's demand in examples/s
+  # (its steps/s x batch) against this pipeline's supply for the same data settings.
+  config = _tiny_codec_config()
+  data = dict(task="synthetic_audio", sample_rate=config.data.sample_rate,
+              crop_seconds=config.data.crop_seconds)
+  supply, _, _ = pipeline_rate(data, args.batches, config.batch_size)
+  demand = _tiny_trainer_examples_per_s(config)
+  print(f"bench input_vs_tiny_codec_trainer: ours {supply:.1f} examples/s, reference "
+        f"{demand:.1f} examples/s, speedup {supply / demand:.2f}x", flush=True)
+
+
+def _tiny_codec_config():
+  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  from configs import encodec as encodec_configs
+  return encodec_configs.get_config("tiny")
+
+
+def _tiny_trainer_examples_per_s(config, steps=10):
+  """Examples/s the tiny codec training step consumes (bench/train_step.py's measurement)."""
+  sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+  import train_step
+  rate = config.data.sample_rate
+  audio = train_step._audio(config.batch_size, rate, config.data.crop_seconds)
+  steps_per_s, _, _ = train_step.ours(config, audio, steps)
+  return steps_per_s * config.batch_size
+
 
 if __name__ == "__main__":
   main()
