@@ -195,11 +195,12 @@ def train(config: Any, workdir: str, trainer: Trainer,
   total = int(config.total_steps)
 
   abstract, shardings = state_shardings(trainer, mesh)
-  ckpt = checkpoints.TrainCheckpointer(workdir, config.keep_checkpoints,
-                                       config.get("async_checkpoints", True))
+  # Data first: a bad data setting then ends before orbax starts its background threads.
   data = _open_data(make_iterator, config.data, split="train",
                     batch_size=config.batch_size // n_proc, seed=config.seed,
                     shard_index=proc, num_shards=n_proc)
+  ckpt = checkpoints.TrainCheckpointer(workdir, config.keep_checkpoints,
+                                       config.get("async_checkpoints", True))
   start = ckpt.latest_step()
   if start is not None:
     flat, data_state = ckpt.restore(start, train_state.abstract_flat(abstract, shardings))
