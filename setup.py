@@ -36,7 +36,7 @@ setuptools.setup(
         ],
         # scripts/fetch_corpus.py --packages all: scores rendered to audio (music21-midi)
         "corpus": ["music21>=9"],
-        # scripts/fetch_corpus.py --packages all: scores rendered to audio (music21-midi)
-        "corpus": ["music21>=9"],
+        # scripts/plot_metrics.py: training curves from WORKDIR/metrics.jsonl
+        "demo": ["matplotlib>=3.7"],
     },
 )

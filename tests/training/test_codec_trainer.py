@@ -165,3 +165,17 @@ def test_no_adversarial_losses_trains_without_a_discriminator():
   trainer = codec_trainer.CodecTrainer(config)
   assert set(trainer.optimizers()) == {"generator"}
   assert set(jax.eval_shape(trainer.init_state).params) == {"generator"}
+
+
+def test_tiny_warms_up_on_reconstruction_losses_then_trains_the_gan():
+  config = encodec.get_config("tiny")
+  trainer = codec_trainer.CodecTrainer(config)
+  start = config.loss.adversarial_start_step
+  assert 0 < start < config.total_steps
+  assert [trainer.phase(s) for s in (1, start, start + 1)] == ["warmup", "warmup", "gan"]
+  assert set(trainer.warmup_balancer.weights) == {"l_t", "l_f"}
+  assert set(trainer.balancer.weights) == {"l_t", "l_f", "l_g", "l_feat"}
+  extra = jax.eval_shape(trainer.init_state).extra
+  assert set(extra["balancer_warmup"]["norm_sum"]) == {"l_t", "l_f"}
+  # The published recipes start with the GAN.
+  assert codec_trainer.CodecTrainer(encodec.get_config("base")).phase(1) == "gan"

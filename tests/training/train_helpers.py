@@ -56,6 +56,7 @@ SMALL = {"model.num_filters": 4, "model.dimension": 16, "model.lstm_layers": 0,
          "model.codebook_size": 16, "model.kmeans_iters": 2, "discriminator.filters": 4,
          "discriminator.n_ffts": (256, 128), "loss.mel_scales": (6, 7), "data.crop_seconds": 0.1,
          "batch_size": 8, "eval.batch_size": 8, "eval.num_batches": 1, "log_every_steps": 1,
+         "loss.adversarial_start_step": 0,
          "eval_every_steps": 0}
 
 
