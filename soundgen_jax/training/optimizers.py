@@ -18,8 +18,10 @@ def learning_rate_schedule(cfg: Any, total_steps: int) -> optax.Schedule:
     raise ValueError(f"optimizer schedule {cfg.schedule!r}: choose one of {', '.join(SCHEDULES)}")
   warmup = int(cfg.warmup_steps)
   if cfg.schedule == "cosine":
-    return optax.warmup_cosine_decay_schedule(
-        0.0, cfg.learning_rate, max(warmup, 1) if warmup else 1, max(total_steps, warmup + 1))
+    if not warmup:  # (optax's warmup-cosine would start at 0 and skip the first update)
+      return optax.cosine_decay_schedule(cfg.learning_rate, max(total_steps, 1))
+    return optax.warmup_cosine_decay_schedule(0.0, cfg.learning_rate, warmup,
+                                              max(total_steps, warmup + 1))
   if warmup:
     return optax.join_schedules(
         [optax.linear_schedule(0.0, cfg.learning_rate, warmup),
