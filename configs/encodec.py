@@ -63,7 +63,7 @@ def trainer_config(config: ml_collections.ConfigDict, variant: str) -> None:
   `model` is already set. Shared with configs/soundstream.py.
 
   Every variant but tiny uses the published recipe. tiny is made for ~10 minutes on 2 CPU
-  cores, where a GAN step costs ~15x a reconstruction step (the discriminator's backward):
+  cores, where a GAN step costs 5-10x a reconstruction step (the discriminators' passes):
   1750 reconstruction-only steps (time L1 weighted well over the mel loss, for SI-SNR) at a
   higher, cosine-decayed learning rate, then 50 steps of the full GAN recipe; 0.5 s crops and
   3 MS-STFT scales.

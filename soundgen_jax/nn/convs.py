@@ -49,8 +49,7 @@ class _Normed(nnx.Module):
       self.kernel = nnx.Param(kernel, out_sharding=kernel_axes)
     # Zero biases (PyTorch draws them like the kernel): with drawn biases a deep SEANet starts
     # with latents that are ~99% bias and ~1% input, and the codebooks collapse onto them.
-    self.bias = nnx.Param(jnp.zeros((out_channels,)),
-                          out_sharding=("conv_out",))
+    self.bias = nnx.Param(jnp.zeros((out_channels,)), out_sharding=("conv_out",))
     if norm == "time_group_norm":
       self.norm_scale = nnx.Param(jnp.ones((out_channels,)), out_sharding=("conv_out",))
       self.norm_bias = nnx.Param(jnp.zeros((out_channels,)), out_sharding=("conv_out",))
