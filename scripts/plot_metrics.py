@@ -8,24 +8,18 @@ without their `eval/` prefix; by default the highest bitrate's SI-SNR and mel di
 Needs matplotlib (`pip install -e '.[demo]'`).
 """
 import argparse
-import json
 import os
 import re
 import sys
 
+from soundgen_jax.training import metrics
+
 
 def read(workdir: str) -> list[dict]:
-  path = os.path.join(workdir, "metrics.jsonl")
+  path = os.path.join(workdir, metrics.METRICS_FILE)
   if not os.path.isfile(path):
     raise FileNotFoundError(f"{path}: no such file; pass the --workdir of a training run")
-  records = []
-  with open(path) as f:
-    for line in f:
-      try:
-        records.append(json.loads(line))
-      except json.JSONDecodeError:
-        continue  # a line torn by a kill
-  return records
+  return metrics.read_metrics(workdir)
 
 
 def series(records: list[dict], key: str) -> tuple[list[int], list[float]]:
