@@ -1,4 +1,5 @@
-"""Codec training losses: waveform L1, multi-scale mel, hinge adversarial, feature matching.
+"""Codec training losses: waveform L1, SI-SNR, multi-scale mel, hinge adversarial, feature
+matching.
 
 All are pure jnp functions of arrays, so they jit and differentiate anywhere. Audio is
 `[..., samples]` (typically `[batch, channels, samples]`). The adversarial losses take the
@@ -16,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from soundgen_jax import audio
+from soundgen_jax.eval import codec_metrics
 
 Array = jax.Array
 
@@ -23,6 +25,13 @@ Array = jax.Array
 def waveform_l1_loss(x: Array, y: Array) -> Array:
   """l_t: mean |x - y| over every sample."""
   return jnp.mean(jnp.abs(x - y))
+
+
+def si_snr_loss(x: Array, y: Array) -> Array:
+  """Negative SI-SNR in dB of the estimate x against the reference y, averaged over examples
+  (audiocraft's optional `sisnr` loss). Scale-invariant, so every clip counts alike however
+  loud, and it rewards only what is in phase with the reference."""
+  return -jnp.mean(codec_metrics.si_snr(y, x))
 
 
 def multiscale_mel_loss(x: Array, y: Array, sample_rate: int, *,

@@ -6,10 +6,11 @@ One step, as in EnCodec / audiocraft:
 2. Every `discriminator.update_every` steps, one discriminator update on the hinge loss of
    real vs (stopped) reconstructed audio.
 3. Generator losses on the reconstruction with the (updated) discriminator: time L1 (l_t),
-   multi-scale mel (l_f), hinge adversarial (l_g), feature matching (l_feat). The balancer turns
-   them into one gradient w.r.t. the decoder output (each loss's gradient normalised and
-   weighted; `balancer.enabled=False`: the plain weighted sum), and the generator's vjp carries
-   it, together with the weighted commitment loss, to the parameters.
+   optionally negative SI-SNR (l_sisnr, audiocraft's `sisnr`), multi-scale mel (l_f), hinge
+   adversarial (l_g), feature matching (l_feat). The balancer turns them into one gradient
+   w.r.t. the decoder output (each loss's gradient normalised and weighted;
+   `balancer.enabled=False`: the plain weighted sum), and the generator's vjp carries it,
+   together with the weighted commitment loss, to the parameters.
 4. Separate optax optimizers (clipped Adam), optional EMA of the generator weights.
 The quantizer's EMA codebooks (k-means init, dead-code restarts) change in the forward pass and
 come back as the generator's new `variables`.
@@ -36,7 +37,9 @@ ConfigError = trainer_lib.ConfigError
 DROPOUT_MODES = ("bandwidths", "levels", "off")
 DISCRIMINATORS = ("msstft", "soundstream")
 # Generator losses that go through the balancer: config.loss field -> metric name.
-BALANCED = {"time": "l_t", "freq": "l_f", "adversarial": "l_g", "feature": "l_feat"}
+RECONSTRUCTION = ("l_t", "l_sisnr", "l_f")  # those that need no discriminator
+BALANCED = {"time": "l_t", "sisnr": "l_sisnr", "freq": "l_f", "adversarial": "l_g",
+            "feature": "l_feat"}
 
 
 def codec_config(config: Any) -> CodecConfig:
@@ -65,16 +68,18 @@ class CodecTrainer(trainer_lib.Trainer):
     self.weights = {name: float(cfg.loss[field]) for field, name in BALANCED.items()
                     if float(cfg.loss[field]) > 0}
     if not self.weights:
-      raise ConfigError("config.loss: at least one of time, freq, adversarial, feature must be > 0")
+      raise ConfigError("config.loss: at least one of time, sisnr, freq, adversarial, feature "
+                        "must be > 0")
     self.adversarial = "l_g" in self.weights or "l_feat" in self.weights
     self.balancer = self._balancer(self.weights)
     # Reconstruction-only warmup: its own balancer (and EMA state), so the GAN phase's gradient
     # norm averages start from its own first step.
     self.warmup_steps = int(cfg.loss.adversarial_start_step) if self.adversarial else 0
     if self.warmup_steps:
-      recon = {k: w for k, w in self.weights.items() if k in ("l_t", "l_f")}
+      recon = {k: w for k, w in self.weights.items() if k in RECONSTRUCTION}
       if not recon:
-        raise ConfigError("config.loss.adversarial_start_step > 0 needs loss.time or loss.freq")
+        raise ConfigError("config.loss.adversarial_start_step > 0 needs loss.time, loss.sisnr "
+                          "or loss.freq")
       self.warmup_balancer = self._balancer(recon)
     self.levels = np.array([c.num_quantizers_for(b) for b in c.bandwidths], np.int32)
     bandwidths = tuple(cfg.eval.bandwidths) or c.bandwidths
@@ -217,6 +222,8 @@ class CodecTrainer(trainer_lib.Trainer):
     fns = {}
     if "l_t" in self.weights:
       fns["l_t"] = lambda y: losses.waveform_l1_loss(y, x)
+    if "l_sisnr" in self.weights:
+      fns["l_sisnr"] = lambda y: losses.si_snr_loss(y, x)
     if "l_f" in self.weights:
       fns["l_f"] = lambda y: losses.multiscale_mel_loss(
           y, x, self.codec.sample_rate, scales=self.mel_scales, n_mels=self.config.loss.mel_bins)

@@ -85,6 +85,23 @@ def test_waveform_l1():
   np.testing.assert_allclose(losses.waveform_l1_loss(x, y), 1.0)
 
 
+def test_si_snr_loss_is_negative_si_snr_and_scale_invariant():
+  rng = np.random.default_rng(0)
+  ref = rng.standard_normal((3, 1, 800)).astype(np.float32)
+  noise = rng.standard_normal((3, 1, 800)).astype(np.float32)
+  est = ref + noise * np.array([0.1, 0.5, 1.0], np.float32)[:, None, None]
+  # Zero-mean signals: SI-SNR = 10 log10(|a r|^2 / |e - a r|^2), a = <e, r> / |r|^2.
+  r, e = ref - ref.mean(-1, keepdims=True), est - est.mean(-1, keepdims=True)
+  a = (e * r).sum(-1, keepdims=True) / (r * r).sum(-1, keepdims=True)
+  expected = 10 * np.log10(((a * r) ** 2).sum(-1) / ((e - a * r) ** 2).sum(-1))
+  got = losses.si_snr_loss(jnp.asarray(est), jnp.asarray(ref))
+  np.testing.assert_allclose(got, -expected.mean(), rtol=1e-4)
+  np.testing.assert_allclose(losses.si_snr_loss(jnp.asarray(3 * est), jnp.asarray(ref)), got,
+                             rtol=1e-4)
+  grad = jax.grad(losses.si_snr_loss)(jnp.asarray(est), jnp.asarray(ref))
+  assert np.isfinite(grad).all() and np.abs(grad).max() > 0
+
+
 def test_hinge_losses_known_values():
   real = [jnp.array([2.0, 0.5, -1.0]), jnp.array([[0.0, 1.0]])]
   fake = [jnp.array([-2.0, 0.0, 1.0]), jnp.array([[-0.5, 3.0]])]
