@@ -64,9 +64,9 @@ def trainer_config(config: ml_collections.ConfigDict, variant: str) -> None:
 
   Every variant but tiny uses the published recipe. tiny is made for ~10 minutes on 2 CPU
   cores, where a GAN step costs 5-10x a reconstruction step (the discriminators' passes):
-  1750 reconstruction-only steps (time L1 and negative SI-SNR weighted well over the mel loss,
-  for waveform fidelity) at a higher, cosine-decayed learning rate, then 50 steps of the full
-  GAN recipe; 0.5 s crops and 3 MS-STFT scales.
+  1750 reconstruction-only steps (time L1 weighted well over the mel loss, for SI-SNR) at a
+  higher, cosine-decayed learning rate, then 50 steps of the full GAN recipe; 0.5 s crops and
+  3 MS-STFT scales.
   """
   tiny = variant == "tiny"
   config.seed = 0                          # init, quantizer dropout and data order
@@ -121,7 +121,7 @@ def trainer_config(config: ml_collections.ConfigDict, variant: str) -> None:
 
   config.loss = ml_collections.ConfigDict()
   config.loss.time = 1.0 if tiny else 0.1  # l_t weight: waveform L1 (0: off; EnCodec 0.1)
-  config.loss.sisnr = 1.0 if tiny else 0.0  # negative SI-SNR weight (0: off; audiocraft's sisnr)
+  config.loss.sisnr = 0.0                  # negative SI-SNR weight (0: off; audiocraft's sisnr)
   config.loss.freq = 0.1 if tiny else 1.0  # l_f weight: multi-scale mel L1 + L2 (0: off)
   config.loss.adversarial = 3.0            # l_g weight: hinge generator loss (0: off)
   config.loss.feature = 3.0                # l_feat weight: feature matching (0: off)

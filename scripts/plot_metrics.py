@@ -58,13 +58,15 @@ def plot(workdir: str, out: str, train_keys: list[str], eval_keys: list[str] | N
   panels = 1 + len(eval_keys)
   fig, axes = plt.subplots(1, panels, figsize=(4.2 * panels, 3.4), squeeze=False)
   ax = axes[0][0]
+  positive = True
   for key in train_keys:
     steps, values = series(records, key)
     if steps:
       ax.plot(steps, values, label=key, linewidth=1)
+      positive = positive and min(values) > 0
   ax.set_xlabel("step")
   ax.set_title("training losses")
-  ax.set_yscale("log")
+  ax.set_yscale("log" if positive else "symlog")  # a negative SI-SNR loss can take it below 0
   ax.legend(fontsize=8)
   for ax, key in zip(axes[0][1:], eval_keys):
     steps, values = series(records, f"eval/{key}")

@@ -173,9 +173,13 @@ def test_tiny_warms_up_on_reconstruction_losses_then_trains_the_gan():
   start = config.loss.adversarial_start_step
   assert 0 < start < config.total_steps
   assert [trainer.phase(s) for s in (1, start, start + 1)] == ["warmup", "warmup", "gan"]
-  assert set(trainer.warmup_balancer.weights) == {"l_t", "l_sisnr", "l_f"}
-  assert set(trainer.balancer.weights) == {"l_t", "l_sisnr", "l_f", "l_g", "l_feat"}
+  assert set(trainer.warmup_balancer.weights) == {"l_t", "l_f"}
+  assert set(trainer.balancer.weights) == {"l_t", "l_f", "l_g", "l_feat"}
   extra = jax.eval_shape(trainer.init_state).extra
-  assert set(extra["balancer_warmup"]["norm_sum"]) == {"l_t", "l_sisnr", "l_f"}
+  assert set(extra["balancer_warmup"]["norm_sum"]) == {"l_t", "l_f"}
+  # The optional SI-SNR loss joins the reconstruction-only warmup when weighted.
+  config.loss.sisnr = 1.0
+  with_sisnr = codec_trainer.CodecTrainer(config)
+  assert set(with_sisnr.warmup_balancer.weights) == {"l_t", "l_sisnr", "l_f"}
   # The published recipes start with the GAN.
   assert codec_trainer.CodecTrainer(encodec.get_config("base")).phase(1) == "gan"
