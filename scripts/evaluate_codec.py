@@ -6,7 +6,8 @@
 
 For each clip of the split (whole files, resampled and channel-converted to the codec's): SI-SNR
 and mel distance (the trainer's eval metrics) at each bandwidth the codec serves, and with the
-quantizer bypassed (decoder(encoder(x))), which tells the autoencoder's limit from the bitrate's.
+quantizer bypassed (decoder(encoder(x)); codecs without model-level chunks), which tells the
+autoencoder's limit from the bitrate's.
 The trainer's periodic eval uses one fixed crop per clip instead; this one scores the whole clip.
 """
 import argparse
@@ -21,6 +22,7 @@ from flax import nnx
 
 from soundgen_jax import audio as audio_io
 from soundgen_jax import cli
+from soundgen_jax.codecs import inference
 from soundgen_jax.data import sources
 from soundgen_jax.data.corpora import manifest as mf
 from soundgen_jax.eval import codec_metrics
@@ -29,18 +31,24 @@ NO_QUANTIZER = "no quantizer"
 
 
 def clip_scores(model, x: np.ndarray) -> dict[str, tuple[float, float]]:
-  """x [C, T] at the codec's rate -> {bandwidth label: (SI-SNR dB, mel distance)}."""
+  """x [C, T] at the codec's rate -> {label: (SI-SNR dB, mel distance)}: one per bandwidth,
+  through the inference path (`codecs.inference`: chunking and normalisation as in use), and
+  the quantizer bypassed for codecs without model-level chunks."""
   cfg = model.config
   n = x.shape[-1]
   # Zero padding to whole seconds keeps the number of compiled shapes small; it leaves the
   # scored samples of a causal codec unchanged.
   padded = np.pad(x, ((0, 0), (0, -n % _bucket(cfg))))[None]
-  labels = [f"{bw} kbps" for bw in cfg.bandwidths] + [NO_QUANTIZER]
-  levels = tuple(cfg.num_quantizers_for(bw) for bw in cfg.bandwidths) + (0,)
-  graphdef, state = nnx.split(model)
-  outputs = _autoencode(graphdef, state, jnp.asarray(padded), levels)
-  scores = _scores(jnp.asarray(x[None]), [y[..., :n] for y in outputs], cfg.sample_rate)
-  return {label: (float(snr), float(mel)) for label, (snr, mel) in zip(labels, scores)}
+  outputs = {}
+  for bw in cfg.bandwidths:
+    enc = inference.encode(model, padded, bw)
+    outputs[f"{bw} kbps"] = inference.decode(model, enc.codes, enc.scales, padded.shape[-1])
+  if cfg.chunk_length is None and not cfg.normalize:
+    graphdef, state = nnx.split(model)
+    outputs[NO_QUANTIZER] = _bypass(graphdef, state, jnp.asarray(padded))
+  scores = _scores(jnp.asarray(x[None]), [jnp.asarray(y)[..., :n] for y in outputs.values()],
+                   cfg.sample_rate)
+  return {label: (float(snr), float(mel)) for label, (snr, mel) in zip(outputs, scores)}
 
 
 @functools.partial(jax.jit, static_argnums=(2,))
@@ -54,16 +62,11 @@ def _bucket(cfg) -> int:
   return math.lcm(cfg.sample_rate, cfg.hop_length)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 3))
-def _autoencode(graphdef, state, x, levels: tuple[int, ...]) -> list[jax.Array]:
-  """x through the codec at each number of RVQ levels (0: the quantizer bypassed)."""
+@functools.partial(jax.jit, static_argnums=(0,))
+def _bypass(graphdef, state, x) -> jax.Array:
+  """decoder(encoder(x)): the autoencoder without the quantizer."""
   model = nnx.merge(graphdef, state)
-  latents = model.encoder(jnp.swapaxes(x, 1, 2))
-  outs = []
-  for n_q in levels:
-    z = model.quantizer.decode(model.quantizer.encode(latents, n_q)) if n_q else latents
-    outs.append(jnp.swapaxes(model.decoder(z), 1, 2))
-  return outs
+  return jnp.swapaxes(model.decoder(model.encoder(jnp.swapaxes(x, 1, 2))), 1, 2)
 
 
 def entries(args) -> list[mf.Entry]:
