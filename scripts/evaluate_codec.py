@@ -72,13 +72,13 @@ def _bypass(graphdef, state, x) -> jax.Array:
 def entries(args) -> list[mf.Entry]:
   if args.manifest:
     by_split, _ = sources.manifest_entries(args.manifest)
-  else:
-    by_split = sources.file_entries(args.files, eval_fraction=0.0)
-    args.split = "train"  # every file of a folder or glob
-  chosen = by_split[sources.canonical_split(args.split)]
-  if not chosen:
-    raise cli.UserError(f"no clips in split {args.split!r}")
-  return chosen
+    chosen = by_split[sources.canonical_split(args.split)]
+    if not chosen:
+      raise cli.UserError(f"no clips in split {args.split!r}")
+    return chosen
+  # Every file of a folder or glob (with no held-out share they all land in one split).
+  by_split = sources.file_entries(args.files, eval_fraction=0.0)
+  return [e for split in by_split.values() for e in split]
 
 
 def main(argv=None) -> None:
@@ -97,8 +97,7 @@ def main(argv=None) -> None:
   cfg = model.config
   rows = []
   for e in entries(args):
-    x, rate = audio_io.load(e.path)
-    x = audio_io.resample(audio_io.convert_channels(x, cfg.channels), rate, cfg.sample_rate)
+    x, _ = audio_io.load(e.path, cfg.sample_rate, cfg.channels)
     rows.append({"path": e.path, "seconds": x.shape[-1] / cfg.sample_rate,
                  "scores": clip_scores(model, x)})
   labels = list(rows[0]["scores"])

@@ -1,38 +1,19 @@
 """launch/codec.py and launch/convert.py as a user runs them."""
-import contextlib
-import io
 import os
-import runpy
 import subprocess
 import sys
-from unittest import mock
 
 import numpy as np
 import pytest
 import soundfile
-from flax import nnx
 
-from configs import encodec as encodec_configs
 from soundgen_jax.codecs import inference
-from soundgen_jax.codecs.codec import Codec, CodecConfig
 from soundgen_jax.convert import encodec
-from soundgen_jax.parallel.sharding import sharded_init
-from soundgen_jax.training import checkpoints
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from script_helpers import ROOT, run_in_process, save_random_codec
 
 
 def _run(*args, script="codec.py"):
-  """Runs a launch script in this process (shares compiled code, keeps the suite fast)."""
-  stdout, stderr = io.StringIO(), io.StringIO()
-  code = 0
-  with mock.patch.object(sys, "argv", [script, *args]), \
-      contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-    try:
-      runpy.run_path(os.path.join(ROOT, "launch", script), run_name="__main__")
-    except SystemExit as e:
-      code = e.code or 0
-  return subprocess.CompletedProcess(args, code, stdout.getvalue(), stderr.getvalue())
+  return run_in_process(os.path.join(ROOT, "launch", script), *args)
 
 
 def _run_process(*args, script="codec.py"):
@@ -42,10 +23,8 @@ def _run_process(*args, script="codec.py"):
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-  cfg = CodecConfig(**encodec_configs.model_config("tiny"))
   directory = str(tmp_path_factory.mktemp("ckpt"))
-  checkpoints.save_model(directory, sharded_init(lambda: Codec(cfg, rngs=nnx.Rngs(0))),
-                         {"family": "codec", "model": cfg.to_dict()})
+  save_random_codec(directory)
   return directory
 
 

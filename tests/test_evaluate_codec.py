@@ -1,47 +1,27 @@
 """scripts/evaluate_codec.py: per-clip scores of a saved codec on whole files."""
-import contextlib
-import io
 import json
 import os
 import runpy
-import sys
-from unittest import mock
 
 import jax.numpy as jnp
 import numpy as np
 import pytest
 import soundfile
-from flax import nnx
 
-from configs import encodec as encodec_configs
-from soundgen_jax.codecs.codec import Codec, CodecConfig
 from soundgen_jax.eval import codec_metrics
-from soundgen_jax.parallel.sharding import sharded_init
-from soundgen_jax.training import checkpoints
+from script_helpers import ROOT, run_in_process, save_random_codec
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "scripts", "evaluate_codec.py")
 
 
 def _run(*args):
-  stdout, stderr = io.StringIO(), io.StringIO()
-  code = 0
-  with mock.patch.object(sys, "argv", ["evaluate_codec.py", *args]), \
-      contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-    try:
-      runpy.run_path(SCRIPT, run_name="__main__")
-    except SystemExit as e:
-      code = e.code or 0
-  return code, stdout.getvalue(), stderr.getvalue()
+  return run_in_process(SCRIPT, *args)
 
 
 @pytest.fixture(scope="module")
 def codec(tmp_path_factory):
-  cfg = CodecConfig(**encodec_configs.model_config("tiny"))
   directory = str(tmp_path_factory.mktemp("codec"))
-  model = sharded_init(lambda: Codec(cfg, rngs=nnx.Rngs(0)))
-  checkpoints.save_model(directory, model, {"family": "codec", "model": cfg.to_dict()})
-  return directory, model
+  return directory, save_random_codec(directory)
 
 
 def test_scores_every_clip_at_every_bandwidth(tmp_path, codec):
@@ -52,10 +32,9 @@ def test_scores_every_clip_at_every_bandwidth(tmp_path, codec):
   for name, seconds, rate in (("a.wav", 0.7, 16000), ("b.flac", 1.3, 22050)):
     soundfile.write(folder / name, 0.3 * rng.standard_normal(int(seconds * rate)), rate)
   out = tmp_path / "scores.json"
-  code, stdout, stderr = _run("--checkpoint", directory, "--files", str(folder),
-                              "--json", str(out))
-  assert code == 0, stderr
-  assert "mean over 2 clips" in stdout
+  result = _run("--checkpoint", directory, "--files", str(folder), "--json", str(out))
+  assert result.returncode == 0, result.stderr
+  assert "mean over 2 clips" in result.stdout
   scores = json.loads(out.read_text())
   assert len(scores["clips"]) == 2
   labels = [f"{bw} kbps" for bw in model.config.bandwidths] + ["no quantizer"]
@@ -83,6 +62,6 @@ def test_padding_to_whole_seconds_leaves_a_causal_codecs_scores_alone(codec):
 
 
 def test_missing_files_are_a_one_line_error(tmp_path, codec):
-  code, _, stderr = _run("--checkpoint", codec[0], "--files", str(tmp_path / "nothing"))
-  assert code == 2
-  assert stderr.startswith("error: ") and stderr.count("\n") == 1
+  result = _run("--checkpoint", codec[0], "--files", str(tmp_path / "nothing"))
+  assert result.returncode == 2
+  assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
