@@ -20,6 +20,7 @@ from flax import nnx
 
 from soundgen_jax.codecs.quantization import QuantizerOutput, ResidualVectorQuantizer
 from soundgen_jax.codecs.seanet import SEANetDecoder, SEANetEncoder
+from soundgen_jax.parallel import sharding
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,6 +106,9 @@ jax.tree_util.register_dataclass(CodecOutput, data_fields=["audio", "latents", "
                                  meta_fields=[])
 
 
+ACTIVATION_AXES = ("batch", "length", None)  # latents [B, frames, D]
+
+
 class Codec(nnx.Module):
 
   def __init__(self, config: CodecConfig, *, rngs: nnx.Rngs):
@@ -128,9 +132,12 @@ class Codec(nnx.Module):
   def __call__(self, audio: jax.Array, n_active: jax.Array | None = None,
                train: bool = False) -> CodecOutput:
     """Autoencodes audio [B, C, T] (T a multiple of the hop) through `n_active[b]` levels."""
-    latents = self.encoder(jnp.swapaxes(audio, 1, 2))
+    # Batch-sharded, channels whole, between encoder and decoder: left to Shardy (jax 0.10.2),
+    # the backward of this conv -> conv pair on a data x fsdp x model mesh gave the last
+    # encoder conv a wrong kernel gradient (tests/training/test_codec_trainer.py).
+    latents = sharding.constrain(self.encoder(jnp.swapaxes(audio, 1, 2)), ACTIVATION_AXES)
     q = self.quantizer(latents, n_active, train=train)
-    out = self.decoder(q.quantized)
+    out = self.decoder(sharding.constrain(q.quantized, ACTIVATION_AXES))
     return CodecOutput(jnp.swapaxes(out, 1, 2), latents, q)
 
   # --- inference on one chunk (no model-level chunking) ------------------------------------------

@@ -70,6 +70,16 @@ def logical_to_mesh(spec: Sequence[str | None] | None, mesh: Mesh) -> P:
   return P(*out)
 
 
+def constrain(x: jax.Array, names: Sequence[str | None]) -> jax.Array:
+  """Pins an activation to its logical sharding under the mesh the caller traces in
+  (`jax.sharding.use_abstract_mesh`); without one (inference, tests on one device) it is x."""
+  mesh = jax.sharding.get_abstract_mesh()
+  if mesh.empty:
+    return x
+  return jax.lax.with_sharding_constraint(x, _divisible(logical_to_mesh(names, mesh), x.shape,
+                                                        mesh))
+
+
 def _divisible(spec: P, shape: Sequence[int], mesh: Mesh) -> P:
   """Replicates any dimension the mesh axes do not divide (small convs, odd codebooks)."""
   out = []

@@ -159,7 +159,8 @@ def jit_train_step(trainer: Trainer, shardings: Any, batch_shardings: Any,
   phase = trainer.phase(1) if phase is None else phase
 
   def step(state, batch):
-    new_state, metrics = trainer.train_step(state, batch, phase)
+    with jax.sharding.use_abstract_mesh(mesh.abstract_mesh):  # for sharding.constrain
+      new_state, metrics = trainer.train_step(state, batch, phase)
     new_state = new_state.replace(step=state.step + 1)
     finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in metrics.values()]))
     return new_state, metrics, finite

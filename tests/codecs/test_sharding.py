@@ -50,3 +50,20 @@ def test_codec_on_mesh_matches_single_device():
   np.testing.assert_allclose(np.asarray(y_mesh), np.asarray(y), atol=1e-4 * np.abs(y).max())
   np.testing.assert_allclose(np.asarray(sharded.quantizer.embed[...]),
                              np.asarray(single.quantizer.embed[...]), atol=1e-4)
+
+
+def test_constrain_pins_activations_only_under_a_traced_mesh():
+  mesh = sharding.make_mesh(2, 2, 2)
+  x = jnp.ones((8, 6, 4))
+  names = ("batch", "length", None)
+  assert sharding.constrain(x, names) is x  # no mesh: inference and single-device code
+
+  def f(x):
+    with jax.sharding.use_abstract_mesh(mesh.abstract_mesh):
+      return sharding.constrain(x * 2, names)
+  replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+  y = jax.jit(f)(jax.device_put(x, replicated))
+  assert y.sharding.spec == jax.sharding.PartitionSpec(("data", "fsdp"))
+  # A dimension the mesh does not divide stays whole instead of failing.
+  z = jax.jit(f)(jax.device_put(jnp.ones((3, 6, 4)), replicated))
+  assert z.sharding.is_fully_replicated
