@@ -64,13 +64,13 @@ def trainer_config(config: ml_collections.ConfigDict, variant: str) -> None:
 
   Every variant but tiny uses the published recipe. tiny is made for ~10 minutes on 2 CPU
   cores, where a GAN step costs 5-10x a reconstruction step (the discriminators' passes):
-  1750 reconstruction-only steps (time L1 weighted well over the mel loss, for SI-SNR) at a
-  higher, cosine-decayed learning rate, then 50 steps of the full GAN recipe; 0.5 s crops and
-  3 MS-STFT scales.
+  2050 reconstruction-only steps (time L1 and negative SI-SNR weighted well over the mel loss,
+  for waveform fidelity) at a higher, cosine-decayed learning rate, then 50 steps of the full
+  GAN recipe; 0.5 s crops and 3 MS-STFT scales.
   """
   tiny = variant == "tiny"
   config.seed = 0                          # init, quantizer dropout and data order
-  config.total_steps = 1800 if tiny else 300_000  # training steps
+  config.total_steps = 2100 if tiny else 300_000  # training steps
   config.batch_size = 8 if tiny else 64    # global batch (examples per step)
   config.log_every_steps = 10 if tiny else 100  # metrics.jsonl / TensorBoard interval
   config.eval_every_steps = 250 if tiny else 5000  # held-out eval interval (0: only at the end)
@@ -121,12 +121,12 @@ def trainer_config(config: ml_collections.ConfigDict, variant: str) -> None:
 
   config.loss = ml_collections.ConfigDict()
   config.loss.time = 1.0 if tiny else 0.1  # l_t weight: waveform L1 (0: off; EnCodec 0.1)
-  config.loss.sisnr = 0.0                  # negative SI-SNR weight (0: off; audiocraft's sisnr)
-  config.loss.freq = 0.1 if tiny else 1.0  # l_f weight: multi-scale mel L1 + L2 (0: off)
+  config.loss.sisnr = 1.0 if tiny else 0.0  # negative SI-SNR weight (0: off; audiocraft's sisnr)
+  config.loss.freq = 0.2 if tiny else 1.0  # l_f weight: multi-scale mel L1 + L2 (0: off)
   config.loss.adversarial = 3.0            # l_g weight: hinge generator loss (0: off)
   config.loss.feature = 3.0                # l_feat weight: feature matching (0: off)
   config.loss.commitment = 1.0             # commitment loss weight (outside the balancer)
-  config.loss.adversarial_start_step = 1750 if tiny else 0  # reconstruction-only steps first
+  config.loss.adversarial_start_step = 2050 if tiny else 0  # reconstruction-only steps first
   config.loss.mel_scales = tuple(range(5, 12))  # mel windows 2^i (hop 2^i / 4)
   config.loss.mel_bins = 64                # mel bins per scale
 

@@ -1,7 +1,7 @@
 """Plots a run's WORKDIR/metrics.jsonl (training losses and held-out eval metrics) to a PNG.
 
   python scripts/plot_metrics.py WORKDIR [--out docs/codec_tiny_curve.png]
-      [--train loss l_t l_f] [--eval 3.2kbps/si_snr 3.2kbps/mel_distance]
+      [--train loss l_t l_sisnr l_f] [--eval 3.2kbps/si_snr 3.2kbps/mel_distance]
 
 Training curves (left) and eval metrics (one panel each) against the step. Eval names are
 without their `eval/` prefix; by default the highest bitrate's SI-SNR and mel distance.
@@ -87,7 +87,7 @@ def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("workdir")
   parser.add_argument("--out", default=None, help="PNG path (default: WORKDIR/metrics.png)")
-  parser.add_argument("--train", nargs="+", default=["loss", "l_t", "l_f", "l_g", "l_feat"],
+  parser.add_argument("--train", nargs="+", default=["loss", "l_t", "l_sisnr", "l_f", "l_g", "l_feat"],
                       help="training metrics to draw")
   parser.add_argument("--eval", nargs="*", default=None, help="eval metrics (without eval/)")
   parser.add_argument("--title", default=None)

@@ -35,3 +35,19 @@ def test_same_values_when_sharded():
   sharded = jax.jit(draw, out_shardings=out)()
   assert len(sharded.sharding.device_set) == 8
   np.testing.assert_array_equal(np.asarray(sharded), np.asarray(draw()))
+
+
+def test_untrained_codec_keeps_the_signal_scale():
+  """From-scratch convs keep the variance (LeCun), so an untrained SEANet passes its input on
+  at about its own scale; PyTorch's default conv init shrinks it ~3x per conv (output ~4e-4
+  of the input for tiny), which costs the tiny recipe hundreds of steps."""
+  from flax import nnx
+  from configs import encodec as encodec_configs
+  from soundgen_jax.codecs.codec import Codec, CodecConfig
+  cfg = CodecConfig(**encodec_configs.model_config("tiny"))
+  model = Codec(cfg, rngs=nnx.Rngs(0))
+  x = 0.3 * jax.random.normal(jax.random.key(0), (2, 1, 40 * cfg.hop_length))
+  latents = model.encoder(jax.numpy.swapaxes(x, 1, 2))
+  y = model.decoder(latents)
+  assert 0.3 < float(latents.std()) / 0.3 < 3.0
+  assert 0.05 < float(y.std()) / 0.3 < 2.0

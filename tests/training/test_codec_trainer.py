@@ -62,7 +62,8 @@ def test_step_on_8_device_mesh_matches_one_device():
   # Each parameter's own update, so one wrong gradient cannot hide in a whole model's norm (it
   # did: Shardy mis-partitioned the last encoder conv's kernel gradient, 100% off, while the
   # whole generator agreed to 1e-5). Updates far below lr (gradients far below eps) carry the
-  # summation-order noise; seen up to 3.4e-3, the same with GSPMD.
+  # summation-order noise: seen up to 2.5e-3 (the discriminator's first convs; 3.4e-3 in the
+  # generator with PyTorch-scaled conv init), the same with GSPMD.
   after1, after8 = train_state.to_flat(p1), train_state.to_flat(p8)
   for k in after1:
     assert _rel(after8[k] - before[k], after1[k] - before[k]) < 1e-2, k
@@ -179,13 +180,9 @@ def test_tiny_warms_up_on_reconstruction_losses_then_trains_the_gan():
   start = config.loss.adversarial_start_step
   assert 0 < start < config.total_steps
   assert [trainer.phase(s) for s in (1, start, start + 1)] == ["warmup", "warmup", "gan"]
-  assert set(trainer.warmup_balancer.weights) == {"l_t", "l_f"}
-  assert set(trainer.balancer.weights) == {"l_t", "l_f", "l_g", "l_feat"}
+  assert set(trainer.warmup_balancer.weights) == {"l_t", "l_sisnr", "l_f"}
+  assert set(trainer.balancer.weights) == {"l_t", "l_sisnr", "l_f", "l_g", "l_feat"}
   extra = jax.eval_shape(trainer.init_state).extra
-  assert set(extra["balancer_warmup"]["norm_sum"]) == {"l_t", "l_f"}
-  # The optional SI-SNR loss joins the reconstruction-only warmup when weighted.
-  config.loss.sisnr = 1.0
-  with_sisnr = codec_trainer.CodecTrainer(config)
-  assert set(with_sisnr.warmup_balancer.weights) == {"l_t", "l_sisnr", "l_f"}
+  assert set(extra["balancer_warmup"]["norm_sum"]) == {"l_t", "l_sisnr", "l_f"}
   # The published recipes start with the GAN.
   assert codec_trainer.CodecTrainer(encodec.get_config("base")).phase(1) == "gan"
