@@ -44,10 +44,15 @@ def test_untrained_codec_keeps_the_signal_scale():
   from flax import nnx
   from configs import encodec as encodec_configs
   from soundgen_jax.codecs.codec import Codec, CodecConfig
+  from soundgen_jax.parallel import sharding
   cfg = CodecConfig(**encodec_configs.model_config("tiny"))
-  model = Codec(cfg, rngs=nnx.Rngs(0))
+  model = sharding.sharded_init(lambda: Codec(cfg, rngs=nnx.Rngs(0)))
   x = 0.3 * jax.random.normal(jax.random.key(0), (2, 1, 40 * cfg.hop_length))
-  latents = model.encoder(jax.numpy.swapaxes(x, 1, 2))
-  y = model.decoder(latents)
+
+  @nnx.jit  # one compile, not one per op
+  def autoencode(model, x):
+    latents = model.encoder(jax.numpy.swapaxes(x, 1, 2))
+    return latents, model.decoder(latents)
+  latents, y = autoencode(model, x)
   assert 0.3 < float(latents.std()) / 0.3 < 3.0
   assert 0.05 < float(y.std()) / 0.3 < 2.0
