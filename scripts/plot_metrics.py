@@ -87,7 +87,8 @@ def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("workdir")
   parser.add_argument("--out", default=None, help="PNG path (default: WORKDIR/metrics.png)")
-  parser.add_argument("--train", nargs="+", default=["loss", "l_t", "l_sisnr", "l_f", "l_g", "l_feat"],
+  parser.add_argument("--train", nargs="+",
+                      default=["loss", "l_t", "l_sisnr", "l_f", "l_g", "l_feat"],
                       help="training metrics to draw")
   parser.add_argument("--eval", nargs="*", default=None, help="eval metrics (without eval/)")
   parser.add_argument("--title", default=None)
