@@ -33,9 +33,14 @@ jax.tree_util.register_dataclass(
 
 
 def nearest(x: jax.Array, embed: jax.Array) -> jax.Array:
-  """Index of the closest codebook row for each row of x (same formula as the reference)."""
+  """Index of the closest codebook row for each row of x (same formula as the reference; ties
+  go to the lowest index, as argmax's)."""
   dist = -(jnp.sum(x * x, -1, keepdims=True) - 2 * x @ embed.T + jnp.sum(embed * embed, -1))
-  return jnp.argmax(dist, axis=-1).astype(jnp.int32)
+  # max, then the lowest index that reaches it: XLA's CPU argmax (a variadic reduce) takes
+  # twice as long as the distance matmul. A NaN row maps to the last index, not out of range.
+  n = embed.shape[0]
+  hit = dist == jnp.max(dist, axis=-1, keepdims=True)
+  return jnp.min(jnp.where(hit, jnp.arange(n, dtype=jnp.int32), n - 1), axis=-1)
 
 
 def kmeans(x: jax.Array, weights: jax.Array, num_clusters: int, iters: int, key: jax.Array):
