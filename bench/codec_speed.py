@@ -2,7 +2,7 @@
 `transformers.EncodecModel` (PyTorch) with the same converted weights, in one process after
 warm-up; then the peak memory of encoding a 10-minute file in chunks (each in a fresh process).
 
-  python bench/codec_speed.py [--seconds 10] [--repeats 5] [--long-minutes 10]
+  python bench/codec_speed.py [--seconds 10] [--repeats 10] [--long-minutes 10]
 """
 import argparse
 import os
@@ -18,20 +18,21 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "codec
 import numpy as np  # noqa: E402
 
 
-def _signal(rate, seconds, seed=0):
+def signal(rate, seconds, seed=0):
   rng = np.random.default_rng(seed)
   t = np.arange(int(rate * seconds)) / rate
   x = 0.3 * np.sin(2 * np.pi * 220 * t * (1 + 0.1 * np.sin(t))) + 0.03 * rng.standard_normal(t.size)
   return x[None, None].astype(np.float32)
 
 
-def _best_of(fn, repeats):
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - start)
-  return min(times)
+def best_of(fn, repeats):
+  return min(_timed(fn) for _ in range(repeats))
+
+
+def _timed(fn):
+  start = time.perf_counter()
+  fn()
+  return time.perf_counter() - start
 
 
 def speed(args, checkpoint_dir):
@@ -40,7 +41,7 @@ def speed(args, checkpoint_dir):
   from soundgen_jax.codecs import inference
   from soundgen_jax.convert import encodec
 
-  audio = _signal(24000, args.seconds)
+  audio = signal(24000, args.seconds)
   ref = random_encodec("24khz", audio=audio)
   ours = encodec.convert(save(ref, os.path.join(checkpoint_dir, "hf")),
                          os.path.join(checkpoint_dir, "ours"))
@@ -57,11 +58,14 @@ def speed(args, checkpoint_dir):
 
   out_ref, out_ours = run_ref().numpy(), run_ours()  # warm-up (and compile)
   err = np.abs(out_ours - out_ref[..., :audio.shape[-1]]).max() / np.abs(out_ref).max()
-  t_ref, t_ours = _best_of(run_ref, args.repeats), _best_of(run_ours, args.repeats)
+  # Alternating runs, so a slow spell of the machine hits both sides alike.
+  times = np.array([(_timed(run_ours), _timed(run_ref)) for _ in range(args.repeats)])
+  (t_ours, t_ref), (m_ours, m_ref) = times.min(0), np.median(times, 0)
   print(f"threads: torch {torch.get_num_threads()}, cpus {os.cpu_count()}; "
         f"outputs agree to {err:.1e} of peak")
-  print(f"ours      {t_ours:.3f} s for {args.seconds:g} s: real-time factor {t_ours / args.seconds:.4f}")
-  print(f"reference {t_ref:.3f} s for {args.seconds:g} s: real-time factor {t_ref / args.seconds:.4f}")
+  for name, best, median in (("ours", t_ours, m_ours), ("reference", t_ref, m_ref)):
+    print(f"{name:9s} {best:.3f} s for {args.seconds:g} s (best of {args.repeats}; median "
+          f"{median:.3f} s): real-time factor {best / args.seconds:.4f}")
   print(f"bench codec_speed_24khz_6kbps: ours {t_ours / args.seconds:.4f} rtf, "
         f"reference {t_ref / args.seconds:.4f} rtf, speedup {t_ref / t_ours:.2f}x")
 
@@ -71,7 +75,7 @@ def long_file_peak(minutes, checkpoint):
   from soundgen_jax.codecs import inference
   from soundgen_jax.convert import encodec
   model = encodec.load(checkpoint)
-  audio = _signal(24000, 60 * minutes)
+  audio = signal(24000, 60 * minutes)
   start = time.perf_counter()
   enc = inference.encode_long(model, audio, 6.0, chunk_seconds=10.0)
   elapsed = time.perf_counter() - start
@@ -82,7 +86,7 @@ def long_file_peak(minutes, checkpoint):
 def main():
   parser = argparse.ArgumentParser(description=__doc__)
   parser.add_argument("--seconds", type=float, default=10.0)
-  parser.add_argument("--repeats", type=int, default=5)
+  parser.add_argument("--repeats", type=int, default=10)
   parser.add_argument("--long-minutes", type=float, default=10.0)
   parser.add_argument("--_long", type=float, default=None, help=argparse.SUPPRESS)
   parser.add_argument("--_checkpoint", default=None, help=argparse.SUPPRESS)
