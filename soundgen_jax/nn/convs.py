@@ -91,6 +91,23 @@ def _narrow_conv(x: jax.Array, w: jax.Array) -> jax.Array:
   return sum(y[:, k:k + n, k * c_out:(k + 1) * c_out] for k in range(taps))
 
 
+def _dense_conv(x: jax.Array, w: jax.Array, stride: int, dilation: int) -> jax.Array:
+  """VALID conv; a strided one goes space-to-depth: a stride-s conv is a stride-1 conv over
+  frames of s samples, which XLA runs as a dense conv instead of a strided one."""
+  s = stride
+  if s > 1 and dilation == 1:
+    taps = -(-w.shape[0] // s)
+    n = (x.shape[1] - w.shape[0]) // s + 1
+    need = (n - 1 + taps) * s
+    x = jnp.pad(x, ((0, 0), (0, max(0, need - x.shape[1])), (0, 0)))[:, :need]
+    x = x.reshape(x.shape[0], n - 1 + taps, s * x.shape[2])
+    w = jnp.pad(w, ((0, taps * s - w.shape[0]), (0, 0), (0, 0)))
+    w, s = w.reshape(taps, s * w.shape[1], w.shape[2]), 1
+  return jax.lax.conv_general_dilated(x, w, window_strides=(s,), padding="VALID",
+                                      rhs_dilation=(dilation,),
+                                      dimension_numbers=("NWC", "WIO", "NWC"))
+
+
 class Conv1d(_Normed):
   """Conv1d that pads so that output frames = ceil(input / stride), like EnCodec's SConv1d."""
 
@@ -108,22 +125,11 @@ class Conv1d(_Normed):
     return frames * self.stride + self.effective_kernel - self.padding_total - length
 
   def _conv(self, x):
-    w, s = self.weight(), self.stride
-    if s == 1 and self.dilation == 1 and min(w.shape[1], w.shape[2]) <= 2:
-      return self._group_norm(_narrow_conv(x, w) + self.bias[...])
-    if s > 1 and self.dilation == 1:
-      # Space-to-depth: a stride-s conv is a stride-1 conv over frames of s samples, which
-      # XLA runs as a dense conv instead of a strided one.
-      taps = -(-w.shape[0] // s)
-      n = (x.shape[1] - w.shape[0]) // s + 1
-      need = (n - 1 + taps) * s
-      x = jnp.pad(x, ((0, 0), (0, max(0, need - x.shape[1])), (0, 0)))[:, :need]
-      x = x.reshape(x.shape[0], n - 1 + taps, s * x.shape[2])
-      w = jnp.pad(w, ((0, taps * s - w.shape[0]), (0, 0), (0, 0)))
-      w, s = w.reshape(taps, s * w.shape[1], w.shape[2]), 1
-    y = jax.lax.conv_general_dilated(
-        x, w, window_strides=(s,), padding="VALID", rhs_dilation=(self.dilation,),
-        dimension_numbers=("NWC", "WIO", "NWC"))
+    w = self.weight()
+    if self.stride == 1 and self.dilation == 1 and min(w.shape[1], w.shape[2]) <= 2:
+      y = _narrow_conv(x, w)
+    else:
+      y = _dense_conv(x, w, self.stride, self.dilation)
     return self._group_norm(y + self.bias[...])
 
   def __call__(self, x: jax.Array) -> jax.Array:
