@@ -46,7 +46,6 @@ def main():
               ("decoder", ref.decoder.layers, ours.decoder.layers,
                ref.quantizer.decode(ref_codes.transpose(0, 1)))]
   ours_inputs = [jnp.swapaxes(jnp.asarray(audio), 1, 2), ours.quantizer.decode(jnp.asarray(codes))]
-  run_layer = nnx.jit(lambda layer, x: layer(x))
 
   print(f"{'layer':30s} {'input [B, T, C]':20s} {'GFLOP':>6s} {'ours ms':>8s} {'GF/s':>5s} "
         f"{'ref ms':>8s} {'GF/s':>5s} {'ref/ours':>8s}")
@@ -54,11 +53,11 @@ def main():
     total_ours = total_ref = 0.0
     for i, (ref_layer, our_layer) in enumerate(zip(ref_layers, our_layers)):
       graphdef, state = nnx.split(our_layer)
-      cost = jax.jit(lambda s, x, g=graphdef: nnx.merge(g, s)(x)).lower(state, x).compile()
-      cost = cost.cost_analysis()
+      compiled = jax.jit(lambda s, x, g=graphdef: nnx.merge(g, s)(x)).lower(state, x).compile()
+      cost = compiled.cost_analysis()
       gflop = (cost[0] if isinstance(cost, list) else cost).get("flops", 0.0) / 1e9
-      y = jax.block_until_ready(run_layer(our_layer, x))  # compiles
-      t_ours = best_of(lambda: jax.block_until_ready(run_layer(our_layer, x)), args.repeats)
+      y = jax.block_until_ready(compiled(state, x))
+      t_ours = best_of(lambda: jax.block_until_ready(compiled(state, x)), args.repeats)
       with torch.no_grad():
         y_ref = ref_layer(x_ref)
         t_ref = best_of(lambda: ref_layer(x_ref), args.repeats)
