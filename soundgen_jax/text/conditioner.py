@@ -102,15 +102,13 @@ class TextConditioner:
     self.config = config
     self.max_length = config.max_length
     encoder = _encoder(config)
-    self.vocab = _vocabulary(config)
     cfg = encoder.config
+    self._vocab_size_limit = cfg.vocab_size
+    self._vocab = None
     self.encoder_dim = cfg.d_model if config.encoder == "t5" else cfg.hidden_size
     limit = getattr(cfg, "max_position_embeddings", None)
     if limit is not None and self.max_length > limit:
       raise ValueError(f"max_length {self.max_length} > {limit} positions of the text encoder")
-    if self.vocab.vocab_size > cfg.vocab_size:
-      raise ValueError(f"vocabulary of {self.vocab.vocab_size} ids does not fit the encoder's "
-                       f"{cfg.vocab_size} embeddings; wrong vocab for this checkpoint?")
     self._graphdef, self._state = nnx.split(encoder)
     self.proj = None
     if config.output_dim:
@@ -119,6 +117,17 @@ class TextConditioner:
           kernel_init=nnx.with_partitioning(nnx.initializers.lecun_normal(), ("embed", "mlp")),
           bias_init=nnx.with_partitioning(nnx.initializers.zeros_init(), ("mlp",)))
     self.dim = config.output_dim or self.encoder_dim
+
+  @property
+  def vocab(self) -> seqio.Vocabulary:
+    """Read on first use: states of pre-tokenised text (encode_ids) need no vocabulary."""
+    if self._vocab is None:
+      vocab = _vocabulary(self.config)
+      if vocab.vocab_size > self._vocab_size_limit:
+        raise ValueError(f"vocabulary of {vocab.vocab_size} ids does not fit the encoder's "
+                         f"{self._vocab_size_limit} embeddings; wrong vocab for this checkpoint?")
+      self._vocab = vocab
+    return self._vocab
 
   def tokenize(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """(ids [B, max_length] int32, mask [B, max_length] bool), in Python."""
