@@ -140,15 +140,13 @@ def decode(logits_fn: LogitsFn, codes: jax.Array, known: jax.Array | None = None
   for q, num_steps in zip(range(first_level, num_levels), steps):
     todo = unknown[:, q]
     num_unknown = jnp.sum(todo, axis=-1, dtype=jnp.int32)
-    sampling = num_steps > 1  # the only iteration of a level is its last: greedy, no noise
-    level_uniforms = None
-    if sampling and sampled_steps:
+    level_uniforms = None  # a level of one step needs none: its only iteration is greedy
+    if num_steps > 1 and sampled_steps:
       level_uniforms = uniforms[offset:offset + num_steps]
       offset += num_steps
     calls = [0]  # logits_fn calls in one trace of the loop body
 
-    def body(carry, xs, q=q, n=num_steps, sampling=sampling, num_unknown=num_unknown,
-             calls=calls):
+    def body(carry, xs, q=q, n=num_steps, num_unknown=num_unknown, calls=calls):
       calls[0] = 0  # a body traced again must not count twice
       codes, masked = carry
       i, u = xs
@@ -156,11 +154,11 @@ def decode(logits_fn: LogitsFn, codes: jax.Array, known: jax.Array | None = None
       calls[0] += 1
       logits = logits_fn(codes)[:, q, :, :codebook_size].astype(jnp.float32)   # [B, T, V]
       sampled = jnp.argmax(logits, axis=-1).astype(jnp.int32)
-      if sampling and not greedy_only:
+      if u is not None and not greedy_only:
         sampled = jnp.where(step == n, sampled, _sample(logits, u[..., 0], temperature, top_k))
       log_probs = jax.nn.log_softmax(logits, axis=-1)
       confidence = jnp.take_along_axis(log_probs, sampled[..., None], axis=-1)[..., 0]
-      if sampling and sampled_steps and not _is_zero(choice_temperature):
+      if u is not None and not _is_zero(choice_temperature):
         gumbel = -jnp.log(-jnp.log(u[..., 1]))
         confidence = confidence + choice_temperature * (1.0 - step / n) * gumbel
       # Each masked position keeps its own score; fixed ones can never be chosen to stay masked.

@@ -28,10 +28,11 @@ def _below(uniform: jax.Array, n) -> jax.Array:
 
 
 def draw(key: jax.Array, frame_mask: jax.Array, num_levels: int,
-         first_level: int = 0) -> Masking:
+         first_level: int | jax.Array = 0) -> Masking:
   """Draws one mask per example. `frame_mask` bool [B, T] marks real frames (a prefix per
-  example); levels below `first_level` are given by the conditioning and never masked."""
-  if not 0 <= first_level < num_levels:
+  example); levels below `first_level` (static or traced) are given by the conditioning and
+  never masked."""
+  if isinstance(first_level, int) and not 0 <= first_level < num_levels:
     raise ValueError(f"first_level must be in [0, {num_levels}), got {first_level}")
   frame_mask = jnp.asarray(frame_mask, bool)
   batch, frames = frame_mask.shape

@@ -8,6 +8,7 @@ from typing import Any
 # config.family -> "module:class" of its `trainer.Trainer` subclass.
 TRAINERS = {
     "codec": "soundgen_jax.training.codec_trainer:CodecTrainer",
+    "lm": "soundgen_jax.training.lm_trainer:LMTrainer",
 }
 
 
