@@ -4,8 +4,9 @@ Two sources:
 - `transformers`' `MusicgenForConditionalGeneration.save_pretrained` folder: the decoder, its
   T5 text encoder and the 32 kHz EnCodec in one safetensors file (mono: 4 codebooks, stereo: 8,
   left / right interleaved);
-- audiocraft's own export (`convert_audiocraft`): `state_dict.bin` ({"best_state", "xp.cfg"})
-  and `compression_state_dict.bin`, read with `torch.load(weights_only=True)`.
+- audiocraft's own export (convert/audiocraft.py, which reuses `lm_params` here): `state_dict.bin`
+  ({"best_state", "xp.cfg"}) and `compression_state_dict.bin`, read with
+  `torch.load(weights_only=True)`.
 
 Every tensor is used or named in an error; nothing in a checkpoint is executed.
 """
