@@ -61,11 +61,11 @@ def lm_config(config: ml_collections.ConfigDict, variant: str, *, family_default
   config.condition_dropout = family_defaults["condition_dropout"]  # share of null captions
 
   config.seed = 0                          # init, dropout and data order
-  config.total_steps = 3000 if tiny else 200_000  # training steps
+  config.total_steps = 1200 if tiny else 200_000  # training steps (tiny: ~15 min on 2 cores)
   config.batch_size = 16 if tiny else 192  # global batch
   config.log_every_steps = 20 if tiny else 100  # metrics.jsonl / TensorBoard interval
-  config.eval_every_steps = 500 if tiny else 5000  # held-out eval interval (0: only at the end)
-  config.checkpoint_every_steps = 500 if tiny else 5000  # checkpoint interval
+  config.eval_every_steps = 300 if tiny else 5000  # held-out eval interval (0: only at the end)
+  config.checkpoint_every_steps = 300 if tiny else 5000  # checkpoint interval
   config.keep_checkpoints = 3              # newest checkpoints kept
   config.async_checkpoints = True          # save in the background
 
@@ -80,7 +80,7 @@ def lm_config(config: ml_collections.ConfigDict, variant: str, *, family_default
   config.data.task = "synthetic_text_audio"
   config.data.sample_rate = 16000          # Hz (the codec's)
   config.data.channels = 1                 # audio channels (the codec's)
-  config.data.crop_seconds = 2.0 if tiny else family_defaults["window_seconds"]  # window
+  config.data.crop_seconds = 1.0 if tiny else family_defaults["window_seconds"]  # window
   config.data.codes_dir = ""               # text-codes tasks: launch/tokenize.py's folder
   config.data.mix_probability = 0.0 if tiny else family_defaults.get("mix_probability", 0.0)
   config.data.data_dir = "data/debian"     # debian: scripts/fetch_corpus.py's folder
@@ -93,7 +93,7 @@ def lm_config(config: ml_collections.ConfigDict, variant: str, *, family_default
   config.optimizer.eps = 1e-8              # Adam epsilon
   config.optimizer.weight_decay = 0.1      # AdamW decay (audiocraft)
   config.optimizer.grad_clip_norm = 1.0    # clip by global norm
-  config.optimizer.warmup_steps = 100 if tiny else 4000  # linear warmup
+  config.optimizer.warmup_steps = 50 if tiny else 4000  # linear warmup
   config.optimizer.schedule = "cosine"     # constant | cosine
 
   config.generation = ml_collections.ConfigDict()

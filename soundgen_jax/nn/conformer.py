@@ -26,6 +26,7 @@ from flax import nnx
 
 from soundgen_jax.nn import layers
 from soundgen_jax.nn.attention import Attention, KVCache
+from soundgen_jax.nn.stack import Stack
 from soundgen_jax.parallel import sharding
 
 
@@ -161,38 +162,13 @@ class ConformerBlock(nnx.Module):
     return sharding.constrain(self.norm(x), names)
 
 
-class Conformer(nnx.Module):
-  """num_layers Conformer blocks; `context_kv` gives per-layer lists (or, scanned, arrays with a
-  leading layers axis) that `__call__` takes."""
+class Conformer(Stack):
+  """num_layers Conformer blocks (`nn/stack.py`: a list, or one scanned block)."""
 
   def __init__(self, cfg: ConformerConfig, *, rngs: nnx.Rngs):
     self.cfg = cfg
-    if cfg.scan_layers:
-      @nnx.split_rngs(splits=cfg.num_layers)
-      @nnx.vmap(in_axes=(0,), out_axes=0, transform_metadata={nnx.PARTITION_NAME: "layers"})
-      def make(r):
-        return ConformerBlock(cfg, rngs=r)
-      self.blocks = make(rngs)
-    else:
-      self.blocks = nnx.List([ConformerBlock(cfg, rngs=rngs) for _ in range(cfg.num_layers)])
-
-  def _scan(self, fn, carry, xs):
-    """Runs fn(block, carry, x) -> (carry, y) over the stacked blocks."""
-    graphdef, state = nnx.split(self.blocks)
-
-    def body(c, inputs):
-      st, x = inputs
-      return fn(nnx.merge(graphdef, st), c, x)
-
-    if self.cfg.remat:
-      body = jax.checkpoint(body, prevent_cse=False)
-    return jax.lax.scan(body, carry, (state, xs))
-
-  def context_kv(self, context: jax.Array) -> Any:
-    """Every layer's cross-attention keys / values of the condition (computed once)."""
-    if self.cfg.scan_layers:
-      return self._scan(lambda blk, c, _: (c, blk.context_kv(context)), 0, None)[1]
-    return [blk.context_kv(context) for blk in self.blocks]
+    super().__init__(lambda r: ConformerBlock(cfg, rngs=r), cfg.num_layers,
+                     scan=cfg.scan_layers, remat=cfg.remat, rngs=rngs)
 
   def __call__(self, x: jax.Array, *, mask: jax.Array | None = None, context_kv: Any = None,
                context_mask: jax.Array | None = None, dropout_key: jax.Array | None = None
@@ -201,17 +177,7 @@ class Conformer(nnx.Module):
     if mask is not None:
       # Padded inputs may be anything (a NaN from an out-of-range id's gather included).
       x = jnp.where(mask[:, :, None], x, 0).astype(x.dtype)
-    n = self.cfg.num_layers
-    drop = None if dropout_key is None else jax.random.split(dropout_key, n)
-
-    def run(blk, h, per_layer):
-      kv, k = per_layer
+    def run(blk, h, kv, k):
       return blk(h, mask=mask, context_kv=kv, context_mask=context_mask, dropout_key=k), None
 
-    if self.cfg.scan_layers:
-      return self._scan(run, x, (context_kv, drop))[0]
-    step = nnx.remat(run, prevent_cse=False) if self.cfg.remat else run
-    for i, blk in enumerate(self.blocks):
-      x, _ = step(blk, x, (None if context_kv is None else context_kv[i],
-                           None if drop is None else drop[i]))
-    return x
+    return self.run(run, x, context_kv, self.dropout_keys(dropout_key))[0]

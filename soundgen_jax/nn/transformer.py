@@ -1,9 +1,8 @@
 """The LM's Transformer: blocks of causal self-attention, cross-attention to the condition and
 a GELU feed-forward, pre-norm (MusicGen, AudioGen) or post-norm, no projection biases.
 
-`Transformer` stacks `num_layers` blocks as a Python list, or with `scan_layers` as one block
-whose parameters carry a leading 'layers' axis, run by `jax.lax.scan` (a 48-layer model then
-compiles one block, not 48). `remat` recomputes each block's activations in the backward pass.
+`Transformer` stacks `num_layers` blocks (`nn/stack.py`: a list, or one scanned block with
+`scan_layers`; `remat` recomputes activations in the backward pass).
 """
 from __future__ import annotations
 
@@ -16,6 +15,7 @@ from flax import nnx
 
 from soundgen_jax.nn import layers
 from soundgen_jax.nn.attention import Attention, KVCache
+from soundgen_jax.nn.stack import Stack
 from soundgen_jax.text.layers import activation as get_activation
 
 
@@ -87,38 +87,13 @@ class Block(nnx.Module):
     return x, cache
 
 
-class Transformer(nnx.Module):
-  """num_layers blocks; `context_kv` / `__call__` take and give per-layer lists (or, scanned,
-  arrays with a leading layers axis)."""
+class Transformer(Stack):
+  """num_layers blocks; per-layer caches and condition keys / values as `Stack` passes them."""
 
   def __init__(self, cfg: TransformerConfig, *, rngs: nnx.Rngs):
     self.cfg = cfg
-    if cfg.scan_layers:
-      @nnx.split_rngs(splits=cfg.num_layers)
-      @nnx.vmap(in_axes=(0,), out_axes=0, transform_metadata={nnx.PARTITION_NAME: "layers"})
-      def make(r):
-        return Block(cfg, rngs=r)
-      self.blocks = make(rngs)
-    else:
-      self.blocks = nnx.List([Block(cfg, rngs=rngs) for _ in range(cfg.num_layers)])
-
-  def _scan(self, fn, carry, xs):
-    """Runs fn(block, carry, x) -> (carry, y) over the stacked blocks."""
-    graphdef, state = nnx.split(self.blocks)
-
-    def body(c, inputs):
-      st, x = inputs
-      return fn(nnx.merge(graphdef, st), c, x)
-
-    if self.cfg.remat:
-      body = jax.checkpoint(body, prevent_cse=False)
-    return jax.lax.scan(body, carry, (state, xs))
-
-  def context_kv(self, context: jax.Array) -> Any:
-    """Every layer's cross-attention keys / values of the condition (computed once)."""
-    if self.cfg.scan_layers:
-      return self._scan(lambda blk, c, _: (c, blk.context_kv(context)), 0, None)[1]
-    return [blk.context_kv(context) for blk in self.blocks]
+    super().__init__(lambda r: Block(cfg, rngs=r), cfg.num_layers, scan=cfg.scan_layers,
+                     remat=cfg.remat, rngs=rngs)
 
   def init_cache(self, batch: int, length: int) -> Any:
     cfg = self.cfg
@@ -131,22 +106,9 @@ class Transformer(nnx.Module):
   def __call__(self, x, *, context_kv=None, context_mask=None, mask=None, cache=None, index=0,
                dropout_key=None):
     """x [B, T, dim] -> (y [B, T, dim], updated caches or None)."""
-    n = self.cfg.num_layers
-    drop = None if dropout_key is None else jax.random.split(dropout_key, n)
-
-    def run(blk, h, per_layer):
-      kv, c, k = per_layer
+    def run(blk, h, kv, c, k):
       return blk(h, context_kv=kv, context_mask=context_mask, mask=mask, cache=c, index=index,
                  dropout_key=k)
 
-    if self.cfg.scan_layers:
-      x, caches = self._scan(run, x, (context_kv, cache, drop))
-      return x, caches
-    step = nnx.remat(run, prevent_cse=False) if self.cfg.remat else run
-    caches = []
-    for i, blk in enumerate(self.blocks):
-      x, c = step(blk, x, (None if context_kv is None else context_kv[i],
-                           None if cache is None else cache[i],
-                           None if drop is None else drop[i]))
-      caches.append(c)
+    x, caches = self.run(run, x, context_kv, cache, self.dropout_keys(dropout_key))
     return x, (caches if cache is not None else None)
