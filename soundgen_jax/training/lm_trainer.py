@@ -80,9 +80,9 @@ class LMTrainer(trainer_lib.Trainer):
   def conditioner(self):
     if self._conditioner is None and self.lm.text_dim:
       cond = pretrained.text_conditioner(self.config.text.to_dict())
-      if cond.dim != self.lm.text_dim:
+      if cond.encoder_dim != self.lm.text_dim:
         raise ConfigError(f"config.model.text_dim={self.lm.text_dim} but the {cond.config.encoder}"
-                          f" text encoder gives {cond.dim}-wide states")
+                          f" text encoder gives {cond.encoder_dim}-wide states")
       self._conditioner = cond
     return self._conditioner
 

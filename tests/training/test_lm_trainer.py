@@ -15,7 +15,7 @@ from soundgen_jax.lm import pretrained
 from soundgen_jax.parallel import sharding
 from soundgen_jax.training import lm_trainer, metrics, train_state
 from soundgen_jax.training import trainer as trainer_lib
-from lm_helpers import small_lm_config, small_lm_flags
+from lm_train_helpers import small_lm_config, small_lm_flags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -1,0 +1,32 @@
+"""scripts/evaluate_lm.py on the tiny random model: every row of the table, the JSON and the
+spectrogram grid (the figures themselves are the evidence run's, not asserted here)."""
+import json
+import os
+
+import lm_helpers as h
+from script_helpers import ROOT, run_in_process
+
+SCRIPT = os.path.join(ROOT, "scripts", "evaluate_lm.py")
+ROWS = ("real clips", "codec round trip", "generated, CFG 3", "generated, no CFG",
+        "shuffled captions (chance)")
+
+
+def test_writes_the_adherence_table(tmp_path_factory, tmp_path):
+  model = h.shared_model_dir(tmp_path_factory)
+  run = run_in_process(SCRIPT, "--model", model, "--examples", "3", "--batch-size", "3",
+                       "--out", str(tmp_path))
+  assert run.returncode == 0, run.stderr[-3000:]
+  with open(tmp_path / "adherence.json") as f:
+    result = json.load(f)
+  assert tuple(result["table"]) == ROWS
+  for row in result["table"].values():
+    assert 0.0 <= row["adherence"] <= 1.0
+  assert result["seconds"] == h.MAX_DURATION
+  assert (tmp_path / "spectrograms.png").stat().st_size > 1000
+  assert all(name in run.stdout for name in ROWS)
+
+
+def test_bad_model_folder_is_one_line(tmp_path):
+  run = run_in_process(SCRIPT, "--model", str(tmp_path / "nowhere"), "--out", str(tmp_path))
+  assert run.returncode == 2
+  assert run.stderr.count("error:") == 1 and "Traceback" not in run.stderr
