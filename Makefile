@@ -21,6 +21,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/codec_speed.py
 	$(PY) bench/codec_layers.py
+	$(PY) bench/lm_decode.py
 
 # Train the tiny codec for a few minutes on the built-in synthetic corpus, then encode and decode
 # one held-out clip with the trained checkpoint (rerunning resumes / reuses the run).

@@ -104,13 +104,13 @@ def time_reference(ref, batch, steps, repeats):
   ids = torch.randint(1, 99, (batch, 8))
   mask = torch.ones_like(ids)
 
-  def run():
+  def run(new_tokens):
     with torch.no_grad():
       ref.generate(input_ids=ids, attention_mask=mask, do_sample=True, top_k=250,
-                   guidance_scale=3.0, max_new_tokens=steps - 1, min_new_tokens=steps - 1)
+                   guidance_scale=3.0, max_new_tokens=new_tokens, min_new_tokens=new_tokens)
 
-  run()  # warm-up
-  return min(_timed(run) for _ in range(repeats))
+  run(10)  # warm-up
+  return min(_timed(lambda: run(steps - 1)) for _ in range(repeats))
 
 
 def long_form_memory(seconds, window, stride, frame_rate=50):
@@ -143,7 +143,7 @@ def main():
   parser.add_argument("--shapes", default="small,tiny")
   parser.add_argument("--steps", type=int, default=500)
   parser.add_argument("--batches", default="1,8")
-  parser.add_argument("--repeats", type=int, default=2)
+  parser.add_argument("--repeats", type=int, default=1, help="timed runs (best of)")
   parser.add_argument("--threads", type=int, default=2, help="torch threads")
   parser.add_argument("--long-seconds", type=int, default=60)
   args = parser.parse_args()
