@@ -77,13 +77,13 @@ def lm_params(t: common.TensorMap, cfg: LMConfig, prefix: str = DECODER,
     a = src + "self_attn."
     p[dst + ("self_attn", "qkv")] = np.stack(
         [t.take(f"{a}{n}_proj.weight") for n in "qkv"]).reshape(3, h, d, cfg.dim)
-    p[dst + ("self_attn", "out")] = t.take(a + "out_proj.weight").reshape(cfg.dim, h, d)
+    p[dst + ("self_attn", "out")] = t.take(a + "out_proj.weight")
     if cfg.text_dim:
       c = src + "encoder_attn."
       p[dst + ("cross_attn", "q")] = t.take(c + "q_proj.weight").reshape(h, d, cfg.dim)
       p[dst + ("cross_attn", "kv")] = np.stack(
           [t.take(f"{c}{n}_proj.weight") for n in "kv"]).reshape(2, h, d, cfg.dim)
-      p[dst + ("cross_attn", "out")] = t.take(c + "out_proj.weight").reshape(cfg.dim, h, d)
+      p[dst + ("cross_attn", "out")] = t.take(c + "out_proj.weight")
     for ours, theirs in (("self_attn_norm", "self_attn_layer_norm"),
                          ("cross_norm", "encoder_attn_layer_norm"),
                          ("ffn_norm", "final_layer_norm")):

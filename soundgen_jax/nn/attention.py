@@ -3,7 +3,7 @@ SoundStorm's Conformer (bidirectional, rotary, padding mask).
 
 Layouts: activations [B, T, dim]; heads [B, T, H, d]. Weights are stored output-first (see
 `layers.project`): self-attention's fused q/k/v [3, H, d, dim], cross-attention's q [H, d, dim]
-and fused k/v [2, H, d, context_dim], the output [dim, H, d].
+and fused k/v [2, H, d, context_dim], the output [dim, H * d].
 
 Decoding keeps a `KVCache` preallocated for the whole window: each call writes its keys and
 values at `index` and attends over every filled position. Cross-attention keys and values of
@@ -60,7 +60,7 @@ class Attention(nnx.Module):
     else:
       self.qkv = layers.weight(rngs, (3, h, d, dim), (None, "heads", "kv", "embed"), dim,
                                param_dtype)
-    self.out = layers.weight(rngs, (dim, h, d), ("embed", "heads", "kv"), dim, param_dtype)
+    self.out = layers.weight(rngs, (dim, h * d), ("embed", "heads"), dim, param_dtype)
 
   def context_kv(self, context: jax.Array) -> KVCache:
     """Cross-attention keys and values of the condition states [B, S, context_dim]."""
@@ -69,8 +69,7 @@ class Attention(nnx.Module):
 
   def _output(self, o: jax.Array) -> jax.Array:
     b, t = o.shape[:2]
-    return layers.project(o.reshape(b, t, -1), self.out[...].reshape(self.out.shape[0], -1),
-                          self.dtype)
+    return layers.project(o.reshape(b, t, -1), self.out[...], self.dtype)
 
   def attend_context(self, x: jax.Array, context: KVCache, context_mask: jax.Array | None
                      ) -> jax.Array:
