@@ -8,6 +8,7 @@ memory-bandwidth floor of the decode (every decoder weight read once per step).
 Sampling as audiocraft's defaults: top-k 250, CFG 3 (the batch doubled), temperature 1.
 """
 import argparse
+import json
 import os
 import resource
 import sys
@@ -113,8 +114,19 @@ def time_reference(ref, batch, steps, repeats):
   return min(_timed(lambda: run(steps - 1)) for _ in range(repeats))
 
 
+def long_form_peak(seconds, window, stride):
+  """(peak RSS MiB, wall s) of tiny-shape long-form generation of `seconds`, in a fresh process
+  (a process's peak RSS only grows: the big shape's run would hide it)."""
+  import subprocess  # pylint: disable=g-import-not-at-top
+  out = subprocess.run([sys.executable, os.path.abspath(__file__), "--long-form-only",
+                        f"{seconds},{window},{stride}"], capture_output=True, text=True,
+                       check=True).stdout
+  result = json.loads(out.strip().splitlines()[-1])
+  return result["peak_mib"], result["seconds"]
+
+
 def long_form_memory(seconds, window, stride, frame_rate=50):
-  """Peak RSS growth of tiny-shape long-form generation: 60 s against one window."""
+  """Generates `seconds` of audio tokens (tiny shape) by windows; prints peak RSS as JSON."""
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   from flax import nnx  # pylint: disable=g-import-not-at-top
@@ -127,14 +139,12 @@ def long_form_memory(seconds, window, stride, frame_rate=50):
   lm = sharding.sharded_init(lambda: AudioLM(cfg, rngs=nnx.Rngs(0)))
   text, mask = jnp.ones((1, 8, 64)), jnp.ones((1, 8), bool)
   s = sampling.Sampling(top_k=250, cfg_coef=3.0)
-  peaks = {}
-  for total in (window, seconds):
-    t = _timed(lambda total=total: np.asarray(sampling.generate_long(
-        lm, patterns.make("delay", k), num_frames=total * frame_rate, window=window * frame_rate,
-        stride=stride * frame_rate, sampling=s, key=jax.random.key(0), text=text,
-        text_mask=mask)))
-    peaks[total] = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, t)
-  return peaks
+  t = _timed(lambda: np.asarray(sampling.generate_long(
+      lm, patterns.make("delay", k), num_frames=seconds * frame_rate, window=window * frame_rate,
+      stride=stride * frame_rate, sampling=s, key=jax.random.key(0), text=text,
+      text_mask=mask)))
+  print(json.dumps({"peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                    "seconds": t}))
 
 
 def main():
@@ -146,7 +156,11 @@ def main():
   parser.add_argument("--repeats", type=int, default=1, help="timed runs (best of)")
   parser.add_argument("--threads", type=int, default=2, help="torch threads")
   parser.add_argument("--long-seconds", type=int, default=60)
+  parser.add_argument("--long-form-only", default="", help=argparse.SUPPRESS)
   args = parser.parse_args()
+  if args.long_form_only:
+    long_form_memory(*(int(v) for v in args.long_form_only.split(",")))
+    return
   import torch  # pylint: disable=g-import-not-at-top
   torch.set_num_threads(args.threads)
   bandwidth = read_bandwidth()
@@ -172,8 +186,8 @@ def main():
                      f"reference {1e3 * floor:.2f} ms/step (bandwidth floor), speedup "
                      f"{floor * args.steps / t_ours:.2f}x")
     del ref, lm
-  peaks = long_form_memory(args.long_seconds, window=30, stride=18)
-  (rss_w, t_w), (rss_l, t_l) = peaks[30], peaks[args.long_seconds]
+  rss_w, t_w = long_form_peak(30, 30, 18)
+  rss_l, t_l = long_form_peak(args.long_seconds, 30, 18)
   print(f"long-form (tiny shape, 30 s window, 18 s stride): 30 s took {t_w:.1f} s, "
         f"{args.long_seconds} s took {t_l:.1f} s; peak RSS {rss_w:.0f} -> {rss_l:.0f} MiB")
   lines.append(f"bench lm_long_form_memory: ours {rss_l:.0f} MiB for {args.long_seconds} s, "
