@@ -25,7 +25,7 @@ POSITIONS = ("sinusoidal", "rotary")
 
 
 @dataclasses.dataclass(frozen=True)
-class LMConfig:
+class LMConfig(layers.DictConfig):
   """Every size of the LM; defaults are MusicGen-small's."""
   num_codebooks: int = 4            # K parallel streams
   codebook_size: int = 2048         # V codes per codebook (the special token is index V)
@@ -62,19 +62,8 @@ class LMConfig:
         rotary=self.positions == "rotary", dtype=self.dtype, param_dtype=self.param_dtype,
         remat=self.remat, scan_layers=self.scan_layers)
 
-  def to_dict(self) -> dict[str, Any]:
-    return dataclasses.asdict(self)
 
-  @classmethod
-  def from_dict(cls, d: dict[str, Any]) -> "LMConfig":
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(d) - names
-    if unknown:
-      raise ValueError(f"unknown LM config fields {sorted(unknown)}")
-    return cls(**d)
-
-
-class AudioLM(nnx.Module):
+class AudioLM(layers.TextConditioned):
 
   def __init__(self, cfg: LMConfig, *, rngs: nnx.Rngs):
     self.cfg = cfg
@@ -82,23 +71,12 @@ class AudioLM(nnx.Module):
     k, v, d = cfg.num_codebooks, cfg.codebook_size, cfg.dim
     self.embed = layers.weight(rngs, (k, v + 1, d), ("codebooks", "vocab", "embed"), d, pdt,
                                stddev=0.02)
-    self.projects_text = bool(cfg.text_dim and cfg.text_dim != d)
-    if self.projects_text:
-      self.text_proj = layers.weight(rngs, (d, cfg.text_dim), ("embed", "mlp"), cfg.text_dim,
-                                     pdt)
-      self.text_proj_bias = layers.zeros((d,), ("embed",), pdt)
+    self.init_text(cfg.text_dim, d, cfg.dtype, pdt, rngs)
     self.decoder = Transformer(cfg.transformer(), rngs=rngs)
     self.norm = layers.LayerNorm(d, cfg.norm_eps, param_dtype=pdt)
     self.heads = layers.weight(rngs, (k, v, d), ("codebooks", "vocab", "embed"), d, pdt)
 
   # --- the condition ------------------------------------------------------------------------
-
-  def condition(self, text: jax.Array, text_mask: jax.Array) -> jax.Array:
-    """Text states [B, L, text_dim] -> [B, L, dim], zero where the mask is False."""
-    dt = jnp.dtype(self.cfg.dtype)
-    if self.projects_text:
-      text = layers.project(text, self.text_proj[...], dt) + self.text_proj_bias[...].astype(dt)
-    return text.astype(dt) * text_mask[..., None].astype(dt)
 
   def context_kv(self, text: jax.Array, text_mask: jax.Array) -> Any:
     """Every layer's cross-attention keys / values: computed once per generation."""

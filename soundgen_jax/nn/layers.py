@@ -1,9 +1,11 @@
-"""Small layers the Transformer and the Conformer share: weights with logical axis names, a
-matmul in the weight layout decoding wants, LayerNorm, dropout."""
+"""Small pieces the LM and SoundStorm share: weights with logical axis names, a matmul in the
+weight layout decoding wants, LayerNorm, dropout, the text-state projection, config dicts."""
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -61,3 +63,36 @@ def dropout(x: jax.Array, rate: float, key: jax.Array | None) -> jax.Array:
     return x
   keep = jax.random.bernoulli(key, 1.0 - rate, x.shape)
   return jnp.where(keep, x / (1.0 - rate), 0).astype(x.dtype)
+
+
+class DictConfig:
+  """A frozen dataclass config that round-trips through the JSON of a checkpoint folder."""
+
+  def to_dict(self) -> dict[str, Any]:
+    return dataclasses.asdict(self)
+
+  @classmethod
+  def from_dict(cls, d: dict[str, Any]):
+    unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
+    if unknown:
+      raise ValueError(f"unknown {cls.__name__} fields {sorted(unknown)}")
+    return cls(**d)
+
+
+class TextConditioned(nnx.Module):
+  """A model that reads text states: projected to its width (with a bias, `transformers`'
+  enc_to_dec_proj) when the widths differ, and zeroed where the text mask is False."""
+
+  def init_text(self, text_dim: int, dim: int, dtype: str, param_dtype, rngs: nnx.Rngs):
+    self.text_dtype = jnp.dtype(dtype)
+    self.projects_text = bool(text_dim and text_dim != dim)
+    if self.projects_text:
+      self.text_proj = weight(rngs, (dim, text_dim), ("embed", "mlp"), text_dim, param_dtype)
+      self.text_proj_bias = zeros((dim,), ("embed",), param_dtype)
+
+  def condition(self, text: jax.Array, text_mask: jax.Array) -> jax.Array:
+    """Text states [B, L, text_dim] -> [B, L, dim], zero where the mask is False."""
+    dt = self.text_dtype
+    if self.projects_text:
+      text = project(text, self.text_proj[...], dt) + self.text_proj_bias[...].astype(dt)
+    return text.astype(dt) * text_mask[..., None].astype(dt)

@@ -27,7 +27,7 @@ from soundgen_jax.parallel import sharding
 
 
 @dataclasses.dataclass(frozen=True)
-class SoundStormConfig:
+class SoundStormConfig(layers.DictConfig):
   """Every size of SoundStorm; defaults are the paper's (~315M parameters, see the tests)."""
   num_levels: int = 12              # Q RVQ levels (SoundStream 6 kbps: 12 x 1024 at 50 Hz)
   codebook_size: int = 1024         # V codes per level (index V is that level's mask token)
@@ -73,19 +73,8 @@ class SoundStormConfig:
         rotary_base=self.rotary_base, dtype=self.dtype, param_dtype=self.param_dtype,
         remat=self.remat, scan_layers=self.scan_layers)
 
-  def to_dict(self) -> dict[str, Any]:
-    return dataclasses.asdict(self)
 
-  @classmethod
-  def from_dict(cls, d: dict[str, Any]) -> "SoundStormConfig":
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(d) - names
-    if unknown:
-      raise ValueError(f"unknown SoundStorm config fields {sorted(unknown)}")
-    return cls(**d)
-
-
-class SoundStorm(nnx.Module):
+class SoundStorm(layers.TextConditioned):
 
   def __init__(self, cfg: SoundStormConfig, *, rngs: nnx.Rngs):
     self.cfg = cfg
@@ -96,11 +85,7 @@ class SoundStorm(nnx.Module):
     if cfg.cond_vocab:
       self.cond_embed = layers.weight(rngs, (cfg.cond_vocab + 1, d), ("vocab", "embed"), d, pdt,
                                       stddev=0.02)
-    self.projects_text = bool(cfg.text_dim and cfg.text_dim != d)
-    if self.projects_text:
-      self.text_proj = layers.weight(rngs, (d, cfg.text_dim), ("embed", "mlp"), cfg.text_dim,
-                                     pdt)
-      self.text_proj_bias = layers.zeros((d,), ("embed",), pdt)
+    self.init_text(cfg.text_dim, d, cfg.dtype, pdt, rngs)
     # Each block ends in a LayerNorm (the Conformer's), so the last one is the final norm.
     self.conformer = Conformer(cfg.conformer(), rngs=rngs)
     self.heads = layers.weight(rngs, (q, v, d), ("codebooks", "vocab", "embed"), d, pdt)
@@ -121,13 +106,6 @@ class SoundStorm(nnx.Module):
                        f"cover {frames} frames: check the token rates or cond_upsample")
     ids = jnp.repeat(cond_tokens.astype(jnp.int32), up, axis=1)[:, :frames]
     return jnp.pad(ids, ((0, 0), (0, frames - ids.shape[1])), constant_values=cfg.null_cond)
-
-  def condition(self, text: jax.Array, text_mask: jax.Array) -> jax.Array:
-    """Text states [B, L, text_dim] -> [B, L, dim], zero where the mask is False."""
-    dt = jnp.dtype(self.cfg.dtype)
-    if self.projects_text:
-      text = layers.project(text, self.text_proj[...], dt) + self.text_proj_bias[...].astype(dt)
-    return text.astype(dt) * text_mask[..., None].astype(dt)
 
   def context_kv(self, text: jax.Array, text_mask: jax.Array) -> Any:
     """Every block's cross-attention keys / values: once per generation, not per pass."""
