@@ -5,9 +5,10 @@ Layouts: activations [B, T, dim]; heads [B, T, H, d]. Weights are stored output-
 `layers.project`): self-attention's fused q/k/v [3, H, d, dim], cross-attention's q [H, d, dim]
 and fused k/v [2, H, d, context_dim], the output [dim, H * d].
 
-Decoding keeps a `KVCache` preallocated for the whole window: each call writes its keys and
-values at `index` and attends over every filled position. Cross-attention keys and values of
-the condition are computed once (`context_kv`) and passed to every step.
+Decoding keeps a `KVCache` preallocated for the whole window (in the layouts its matmuls read
+without a transpose): each call writes its keys and values at `index` and attends over every
+filled position. Cross-attention keys and values of the condition are computed once
+(`context_kv`) and passed to every step.
 """
 from __future__ import annotations
 
@@ -21,23 +22,46 @@ from soundgen_jax.nn import layers, positions as positions_lib
 
 
 class KVCache(NamedTuple):
-  k: jax.Array  # [B, L, H, d]
-  v: jax.Array  # [B, L, H, d]
+  """Keys [B, H, d, L] and values [B, H, L, d]: the layouts the two attention matmuls read as
+  they are. In the [B, L, H, d] layout XLA:CPU transposed every layer's whole cache at every
+  decode step (more bytes than the weights at MusicGen-small's window)."""
+  k: jax.Array
+  v: jax.Array
 
   @classmethod
   def zeros(cls, batch: int, length: int, heads: int, head_dim: int, dtype) -> "KVCache":
-    shape = (batch, length, heads, head_dim)
-    return cls(jnp.zeros(shape, dtype), jnp.zeros(shape, dtype))
+    return cls(jnp.zeros((batch, heads, head_dim, length), dtype),
+               jnp.zeros((batch, heads, length, head_dim), dtype))
+
+  @classmethod
+  def from_heads(cls, k: jax.Array, v: jax.Array) -> "KVCache":
+    """From keys / values [B, S, H, d]."""
+    return cls(jnp.transpose(k, (0, 2, 3, 1)), jnp.transpose(v, (0, 2, 1, 3)))
+
+  def write(self, k: jax.Array, v: jax.Array, index) -> "KVCache":
+    """The cache with keys / values [B, T, H, d] written at positions index..index+T-1."""
+    new = KVCache.from_heads(k.astype(self.k.dtype), v.astype(self.v.dtype))
+    return KVCache(jax.lax.dynamic_update_slice(self.k, new.k, (0, 0, 0, index)),
+                   jax.lax.dynamic_update_slice(self.v, new.v, (0, 0, index, 0)))
 
 
 def dot_product(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array | None) -> jax.Array:
-  """softmax(q k^T / sqrt(d)) v over keys where mask [B, 1|H, T, S] is True.
-
-  `jax.nn.dot_product_attention`, so accelerators get their fused kernels. A fully masked row
-  gets a large negative logit everywhere (uniform weights), never NaN: the null condition of
-  classifier-free guidance is such a row.
-  """
+  """softmax(q k^T / sqrt(d)) v over keys where mask [B, 1|H, T, S] is True; q, k, v
+  [B, T|S, H, d]. `jax.nn.dot_product_attention`, so accelerators get their fused kernels. A
+  fully masked row gets a large negative logit everywhere (uniform weights), never NaN."""
   return jax.nn.dot_product_attention(q, k, v, mask=mask)
+
+
+def attend(q: jax.Array, kv: KVCache, mask: jax.Array | None) -> jax.Array:
+  """The same over a KVCache (decoding, the condition's keys): q [B, T, H, d] -> [B, T, H, d];
+  the softmax in float32, a fully masked row (the null condition of CFG) uniform."""
+  scale = q.shape[-1] ** -0.5
+  logits = jnp.einsum("bthd,bhds->bhts", q * jnp.asarray(scale, q.dtype), kv.k.astype(q.dtype),
+                      preferred_element_type=jnp.float32)
+  if mask is not None:
+    logits = jnp.where(mask, logits, jnp.finfo(jnp.float32).min)
+  weights = jax.nn.softmax(logits, axis=-1).astype(q.dtype)
+  return jnp.einsum("bhts,bhsd->bthd", weights, kv.v.astype(q.dtype))
 
 
 class Attention(nnx.Module):
@@ -65,7 +89,7 @@ class Attention(nnx.Module):
   def context_kv(self, context: jax.Array) -> KVCache:
     """Cross-attention keys and values of the condition states [B, S, context_dim]."""
     kv = layers.project(context, self.kv[...], self.dtype)  # [B, S, 2, H, d]
-    return KVCache(kv[:, :, 0], kv[:, :, 1])
+    return KVCache.from_heads(kv[:, :, 0], kv[:, :, 1])
 
   def _output(self, o: jax.Array) -> jax.Array:
     b, t = o.shape[:2]
@@ -76,7 +100,7 @@ class Attention(nnx.Module):
     """Cross-attention of x [B, T, dim] to precomputed keys / values (mask [B, S])."""
     q = layers.project(x, self.q[...], self.dtype)
     mask = None if context_mask is None else context_mask[:, None, None, :]
-    return self._output(dot_product(q, context.k, context.v, mask))
+    return self._output(attend(q, context, mask))
 
   def __call__(self, x: jax.Array, *, mask: jax.Array | None = None, causal: bool = False,
                positions: jax.Array | None = None, cache: KVCache | None = None,
@@ -100,10 +124,8 @@ class Attention(nnx.Module):
       k = positions_lib.rotary(k, pos, self.rotary_base)
     q_pos = index + jnp.arange(t)
     if cache is not None:
-      k = jax.lax.dynamic_update_slice(cache.k, k.astype(cache.k.dtype), (0, index, 0, 0))
-      v = jax.lax.dynamic_update_slice(cache.v, v.astype(cache.v.dtype), (0, index, 0, 0))
-      cache = KVCache(k, v)
-      k_pos = jnp.arange(k.shape[1])
+      cache = cache.write(k, v, index)
+      k_pos = jnp.arange(cache.v.shape[2])
       allowed = k_pos[None, :] <= (q_pos[:, None] if causal else index + t - 1)
     else:
       k_pos = jnp.arange(t)
@@ -112,4 +134,6 @@ class Attention(nnx.Module):
     if mask is not None:
       keys = mask[:, None, None, :]
       full = keys if full is None else full & keys
-    return self._output(dot_product(q, k.astype(q.dtype), v.astype(q.dtype), full)), cache
+    if cache is not None:
+      return self._output(attend(q, cache, full)), cache
+    return self._output(dot_product(q, k, v, full)), cache
