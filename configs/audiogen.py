@@ -26,10 +26,10 @@ def lm_config(config: ml_collections.ConfigDict, variant: str, *, family_default
   config.family = "lm"                     # which trainer / model family
 
   config.codec = ml_collections.ConfigDict()
-  # Codec checkpoint folder ('' = the bundled tiny codec); any launch/convert.py encodec output
-  # or codec training WORKDIR/export works.
+  # Codec checkpoint folder ('' = the bundled tiny codec, which fits only the tiny variants);
+  # any launch/convert.py encodec output or codec training WORKDIR/export with matching
+  # codebooks works. The first model.num_codebooks levels are used.
   config.codec.checkpoint = ""
-  config.codec.bandwidth = 0.0             # kbps to encode at (0: the codec's highest)
 
   m = config.model = ml_collections.ConfigDict()
   m.num_codebooks = 4                      # K parallel codebook streams (the codec's levels used)

@@ -69,9 +69,11 @@ class LMTrainer(trainer_lib.Trainer):
       codec = encodec.load(codec_dir(self.config))
       c = codec.config
       if c.codebook_size != self.lm.codebook_size or c.num_quantizers < self.lm.num_codebooks:
-        raise ConfigError(f"the codec has {c.num_quantizers} codebooks of {c.codebook_size}; "
-                          f"config.model wants {self.lm.num_codebooks} of "
-                          f"{self.lm.codebook_size}")
+        raise ConfigError(f"the codec at {codec_dir(self.config)} has {c.num_quantizers} "
+                          f"codebooks of {c.codebook_size}; config.model wants "
+                          f"{self.lm.num_codebooks} of {self.lm.codebook_size}: set "
+                          "--config.codec.checkpoint to a matching codec (launch/convert.py "
+                          "encodec, or a codec training WORKDIR/export)")
       self._codec = codec
       self._codec_split = nnx.split(codec)
     return self._codec
