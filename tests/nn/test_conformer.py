@@ -3,12 +3,12 @@ neighbours, scanned == unscanned stacks, logical axis names on every parameter."
 import dataclasses
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
 
 from soundgen_jax.nn.conformer import Conformer, ConformerConfig
+from model_helpers import random_weights
 
 CFG = ConformerConfig(dim=16, num_heads=2, num_layers=2, ffn_dim=32, conv_kernel=5)
 B, T = 2, 12
@@ -17,22 +17,9 @@ MASK = np.arange(T)[None] < LENGTHS[:, None]
 FULL = np.ones_like(MASK)
 
 
-def _random_weights(build, seed=0):
-  """The module with random weights from numpy (biases and norm scales random too, which only
-  makes the checks stricter): no initialiser to compile, a second or two saved per file."""
-  module = nnx.eval_shape(build)
-  state = nnx.state(module, nnx.Param)
-  rng = np.random.default_rng(seed)
-  values = jax.tree.map(lambda a: jnp.asarray(rng.normal(0, a.shape[-1] ** -0.5, a.shape),
-                                              a.dtype), state.to_pure_dict())
-  nnx.replace_by_pure_dict(state, values)
-  nnx.update(module, state)
-  return module
-
-
 @pytest.fixture(scope="module")
 def model():
-  return _random_weights(lambda: Conformer(CFG, rngs=nnx.Rngs(0)))
+  return random_weights(lambda: Conformer(CFG, rngs=nnx.Rngs(0)))
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ import pytest
 from flax import nnx
 
 from soundgen_jax.soundstorm.model import SoundStorm, SoundStormConfig
+from model_helpers import random_weights
 
 CFG = SoundStormConfig(num_levels=3, codebook_size=8, dim=16, num_heads=2, num_layers=1,
                        ffn_dim=32, cond_vocab=5, cond_upsample=2, text_dim=12)
@@ -18,22 +19,9 @@ FRAME_MASK = np.arange(T)[None] < LENGTHS[:, None]
 TEXT_MASK = np.arange(L)[None] < np.array([[L], [2]])
 
 
-def _random_weights(build, seed=0):
-  """The module with random weights from numpy (biases and norm scales random too, which only
-  makes the checks stricter): no initialiser to compile, a second or two saved per file."""
-  module = nnx.eval_shape(build)
-  state = nnx.state(module, nnx.Param)
-  rng = np.random.default_rng(seed)
-  values = jax.tree.map(lambda a: jnp.asarray(rng.normal(0, a.shape[-1] ** -0.5, a.shape),
-                                              a.dtype), state.to_pure_dict())
-  nnx.replace_by_pure_dict(state, values)
-  nnx.update(module, state)
-  return module
-
-
 @pytest.fixture(scope="module")
 def model():
-  return _random_weights(lambda: SoundStorm(CFG, rngs=nnx.Rngs(0)))
+  return random_weights(lambda: SoundStorm(CFG, rngs=nnx.Rngs(0)))
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 """A shrunken configs/audiogen.py:tiny (1 layer of width 32, 0.2 s windows) for trainer tests,
 as a ConfigDict and as launch/train.py flags."""
 from configs import audiogen
+from train_helpers import with_overrides
 
 SMALL_LM = {"model.dim": 32, "model.num_heads": 2, "model.num_layers": 1, "model.ffn_dim": 64,
             "data.crop_seconds": 0.2, "text.max_length": 8, "batch_size": 8,
@@ -14,11 +15,4 @@ def small_lm_flags(**extra):
 
 
 def small_lm_config(**overrides):
-  c = audiogen.get_config("tiny")
-  for key, value in {**SMALL_LM, **overrides}.items():
-    *parents, leaf = key.split(".")
-    node = c
-    for p in parents:
-      node = node[p]
-    node[leaf] = value
-  return c
+  return with_overrides(audiogen.get_config("tiny"), {**SMALL_LM, **overrides})

@@ -2,10 +2,7 @@
 launch/train.py killed with SIGKILL resumes with identical losses and exports a model folder
 that generation loads."""
 import os
-import signal
-import subprocess
 import sys
-import time
 
 import jax
 import jax.numpy as jnp
@@ -13,11 +10,10 @@ import numpy as np
 
 from soundgen_jax.lm import pretrained
 from soundgen_jax.parallel import sharding
-from soundgen_jax.training import lm_trainer, metrics, train_state
+from soundgen_jax.training import lm_trainer, train_state
 from soundgen_jax.training import trainer as trainer_lib
 from lm_train_helpers import small_lm_config, small_lm_flags
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from train_helpers import ROOT, kill_after_checkpoint, launch_env, logged_losses, run_to_end
 
 
 def _rel(a, b):
@@ -84,14 +80,6 @@ def test_condition_dropout_nulls_whole_examples():
   assert np.abs(np.asarray(kept[0]) - np.asarray(nulled[0])).max() > 1e-4
 
 
-def _env(cache_dir):
-  env = dict(os.environ)
-  env.update(XLA_FLAGS="--xla_force_host_platform_device_count=1", JAX_PLATFORMS="cpu",
-             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0", TF_CPP_MIN_LOG_LEVEL="3",
-             JAX_COMPILATION_CACHE_DIR=cache_dir)
-  return env
-
-
 TOTAL, EVERY = 12, 4
 
 
@@ -102,33 +90,14 @@ def _cmd(workdir):
                           **{"eval.num_batches": 0})]
 
 
-def _losses(workdir):
-  return {r["step"]: {k: v for k, v in r.items() if k != "steps_per_sec"}
-          for r in metrics.read_metrics(workdir)}
-
-
 def test_killed_run_resumes_with_identical_losses(tmp_path, xla_cache_dir):
-  env = _env(xla_cache_dir)
+  env = launch_env(xla_cache_dir)
   straight, killed = tmp_path / "straight", tmp_path / "killed"
-  done = subprocess.run(_cmd(straight), cwd=ROOT, env=env, capture_output=True, text=True,
-                        timeout=600)
-  assert done.returncode == 0, done.stderr[-3000:]
-  proc = subprocess.Popen(_cmd(killed), cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE, text=True)
-  first = killed / "checkpoints" / str(EVERY)
-  deadline = time.time() + 300
-  while not first.is_dir() and proc.poll() is None and time.time() < deadline:
-    time.sleep(0.02)
-  proc.send_signal(signal.SIGKILL)
-  _, err = proc.communicate()
-  assert proc.returncode == -signal.SIGKILL, err[-3000:]
-  steps = sorted(int(p) for p in os.listdir(killed / "checkpoints") if p.isdigit())
-  assert steps and steps[-1] < TOTAL, steps
-  resumed = subprocess.run(_cmd(killed), cwd=ROOT, env=env, capture_output=True, text=True,
-                           timeout=600)
-  assert resumed.returncode == 0, resumed.stderr[-3000:]
+  run_to_end(_cmd(straight), env)
+  kill_after_checkpoint(_cmd(killed), killed, env, EVERY, TOTAL)
+  resumed = run_to_end(_cmd(killed), env)
   assert "resumed from" in resumed.stderr
-  a, b = _losses(straight), _losses(killed)
+  a, b = logged_losses(straight), logged_losses(killed)
   assert sorted(a) == sorted(b) == list(range(1, TOTAL + 1))
   for step in a:
     assert a[step] == b[step], step

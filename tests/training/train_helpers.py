@@ -1,10 +1,17 @@
 """Small deterministic data with the interface of `soundgen_jax.data.pipeline.make_iterator`,
-and tiny codec configs, for fast training tests."""
+tiny codec configs, and the launch/train.py plumbing of the kill-and-resume tests."""
+import os
+import signal
+import subprocess
+import time
 import zlib
 
 import numpy as np
 
 from configs import encodec
+from soundgen_jax.training import metrics
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 class SineIterator:
@@ -67,12 +74,53 @@ def small_flags():
   return [f"--config.{k}={v}" for k, v in SMALL.items()]
 
 
-def tiny_config(**overrides):
-  c = encodec.get_config("tiny")
-  for key, value in {**SMALL, **overrides}.items():
+def with_overrides(config, overrides):
+  """`config` with dotted-key overrides ({"model.dim": 32}) set in place; returns it."""
+  for key, value in overrides.items():
     *parents, leaf = key.split(".")
-    node = c
+    node = config
     for p in parents:
       node = node[p]
     node[leaf] = value
-  return c
+  return config
+
+
+def tiny_config(**overrides):
+  return with_overrides(encodec.get_config("tiny"), {**SMALL, **overrides})
+
+
+def launch_env(cache_dir):
+  """launch/train.py subprocesses: one CPU device, the tests' compilation cache."""
+  env = dict(os.environ)
+  env.update(XLA_FLAGS="--xla_force_host_platform_device_count=1", JAX_PLATFORMS="cpu",
+             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0", TF_CPP_MIN_LOG_LEVEL="3")
+  env["JAX_COMPILATION_CACHE_DIR"] = cache_dir
+  return env
+
+
+def logged_losses(workdir):
+  """step -> every logged number but the timing."""
+  return {r["step"]: {k: v for k, v in r.items() if k != "steps_per_sec"}
+          for r in metrics.read_metrics(workdir)}
+
+
+def run_to_end(cmd, env):
+  done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+  assert done.returncode == 0, done.stderr[-3000:]
+  return done
+
+
+def kill_after_checkpoint(cmd, workdir, env, step, total):
+  """Starts `cmd` and SIGKILLs it once checkpoint `step` exists; checks it died mid-run with
+  at least one checkpoint written."""
+  proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True)
+  first = workdir / "checkpoints" / str(step)
+  deadline = time.time() + 300
+  while not first.is_dir() and proc.poll() is None and time.time() < deadline:
+    time.sleep(0.02)
+  proc.send_signal(signal.SIGKILL)
+  _, err = proc.communicate()
+  assert proc.returncode == -signal.SIGKILL, err[-3000:]
+  steps = sorted(int(p) for p in os.listdir(workdir / "checkpoints") if p.isdigit())
+  assert steps and steps[-1] < total, steps
