@@ -333,10 +333,8 @@ class MusicGen:
         raise ValueError("descriptions: this model is unconditional (it has no text encoder); "
                          "use generate_unconditional")
       return None, None
-    length = self.conditioner.max_length
     if descriptions is None or all(d is None for d in descriptions):
-      return (jnp.zeros((batch, length, cfg.text_dim), jnp.float32),
-              jnp.zeros((batch, length), bool))
+      return self.conditioner.null(batch)  # encoder width: no projection in the conditioner
     ids, mask = self._tokenize(["" if d is None else d for d in descriptions])
     states, mask = self.conditioner.encode_ids(ids, mask)
     keep = jnp.asarray([d is not None for d in descriptions])
