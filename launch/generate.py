@@ -1,6 +1,9 @@
-"""Text (and an optional audio prompt) -> audio files, with a model folder (lm/pretrained.py).
+"""Text (and an optional audio prompt) -> audio files, with an LM folder (lm/pretrained.py),
+a SoundStorm folder (soundstorm/pretrained.py), or both.
 
   python launch/generate.py --model DIR --text "a dog barks" --text "rain on a roof"
+  python launch/generate.py --soundstorm SS_DIR --text "a dog barks"          # SoundStorm alone
+  python launch/generate.py --model DIR --soundstorm SS_DIR --text "a dog barks"  # LM + SoundStorm
   python launch/generate.py --model DIR --text-file prompts.txt --duration 10 --out OUT
   python launch/generate.py --model DIR --text "more of this" --prompt-audio start.wav
   python launch/generate.py --model DIR --unconditional 4 --greedy
@@ -12,6 +15,10 @@ tokens/s and real-time factor (RTF = wall seconds / audio seconds; < 1 is faster
 time). --text-file holds one prompt per non-empty line. With --prompt-audio every prompt
 continues that recording, which the output starts with (re-decoded from its codes).
 A duration longer than the model's window (max_duration) is generated in sliding windows.
+
+With --soundstorm, SoundStorm decodes the levels the LM does not make (the LM keeps its first
+--lm-levels codebooks); alone, it decodes every level from the text. --cfg, --temperature,
+--greedy and --seed apply to it too; --steps and --choice-temperature are its own.
 """
 import os
 import sys
@@ -107,18 +114,64 @@ def load_model(directory: str):
                         f"({type(e).__name__}: {e})") from None
 
 
-def codes_to_audio(model, codes: np.ndarray) -> np.ndarray:
-  """LM codes [B, K, frames] -> audio [B, C, samples]: the one place for a stage between the
-  LM and the codec decoder."""
-  # --soundstorm DIR (another issue) goes here: SoundStorm fills the RVQ levels the LM left
-  # out (codes = soundstorm.complete(codes, ...)), then the codec decodes all of them.
-  return model.generate_audio(codes)
+def load_soundstorm(directory: str):
+  from soundgen_jax.api import SoundStorm  # pylint: disable=g-import-not-at-top
+  if not os.path.isfile(os.path.join(directory, CONFIG_FILE)):
+    raise cli.UserError(f"--soundstorm {directory}: not a SoundStorm folder (no {CONFIG_FILE});"
+                        " pass a SoundStorm training WORKDIR/export")
+  try:
+    return SoundStorm.get_pretrained(directory)
+  except cli.user_errors():
+    raise
+  except (ValueError, KeyError, TypeError, OSError) as e:
+    raise cli.UserError(f"--soundstorm {directory}: not a usable SoundStorm folder "
+                        f"({type(e).__name__}: {e})") from None
+
+
+def parse_steps(text: str | None) -> tuple[int, ...]:
+  if not text:
+    return ()
+  try:
+    steps = tuple(int(x) for x in text.split(","))
+  except ValueError:
+    raise cli.UserError(f"--steps {text!r}: give iterations per decoded level, e.g. "
+                        "16,1,1") from None
+  if min(steps) < 1:
+    raise cli.UserError(f"--steps {text!r}: every level needs at least one iteration")
+  return steps
+
+
+def set_storm_params(storm, args, duration: float) -> None:
+  d = storm.decoding
+  try:
+    storm.set_generation_params(
+        duration=duration, steps=parse_steps(args.steps) or d.steps,
+        temperature=0.0 if args.greedy else args.temperature, top_k=d.top_k,
+        choice_temperature=d.choice_temperature if args.choice_temperature is None
+        else args.choice_temperature, cfg_coef=args.cfg)
+  except ValueError as e:
+    raise cli.UserError(str(e)) from None
+
+
+def codes_to_audio(model, codes: np.ndarray, texts) -> np.ndarray:
+  """LM codes [B, K, frames] -> audio [B, C, samples]: through SoundStorm when one is set (it
+  decodes the finer levels, its codec all of them), else the LM's codec."""
+  return model._output(codes, False, texts)  # pylint: disable=protected-access
 
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument("--model", required=True, help="model folder (config.json + state/)")
+  parser.add_argument("--model", default=None, help="LM folder (config.json + state/)")
+  parser.add_argument("--soundstorm", default=None,
+                      help="SoundStorm folder: alone, or behind --model for the finer levels")
+  parser.add_argument("--lm-levels", type=int, default=None,
+                      help="with both: the LM codebooks kept (default: all, < SoundStorm's)")
+  parser.add_argument("--steps", default=None,
+                      help="SoundStorm iterations per decoded level, e.g. 16,1,1 (default: "
+                           "the folder's, else the paper's 16 then 1s)")
+  parser.add_argument("--choice-temperature", type=float, default=None,
+                      help="SoundStorm's confidence noise (default: the folder's)")
   parser.add_argument("--text", action="append", help="a description (repeat for several)")
   parser.add_argument("--text-file", default=None, help="one description per non-empty line")
   parser.add_argument("--unconditional", type=int, default=None, metavar="N",
@@ -139,13 +192,30 @@ def main():
   parser.add_argument("--batch-size", type=int, default=8,
                       help="clips generated together (a short last batch is padded)")
   parser.add_argument("--save-codes", action="store_true", help="also write the codes (.npz)")
-  # --soundstorm DIR: coming from the SoundStorm issue; it feeds codes_to_audio.
   args = parser.parse_args()
 
   check_args(args)
   texts = read_prompts(args)
+  if args.model is None and args.soundstorm is None:
+    raise cli.UserError("give --model LM_DIR, --soundstorm SS_DIR, or both")
+  if args.model is None:
+    if args.prompt_audio:
+      raise cli.UserError("--prompt-audio continues with the LM: give --model too")
+    storm = load_soundstorm(args.soundstorm)
+    set_storm_params(storm, args, args.duration)
+    outputs, total = generate_storm(storm, texts, args)
+    write_storm_summary(storm, args, outputs, total)
+    return
   prompt = load_prompt_audio(args.prompt_audio, args.duration) if args.prompt_audio else None
   model = load_model(args.model)
+  if args.soundstorm:
+    storm = load_soundstorm(args.soundstorm)
+    try:
+      model.set_soundstorm(storm, args.lm_levels)
+    except ValueError as e:
+      raise cli.UserError(f"--soundstorm {args.soundstorm}: {e}") from None
+  elif args.lm_levels is not None:
+    raise cli.UserError("--lm-levels needs --soundstorm")
   try:
     model.set_generation_params(
         use_sampling=not args.greedy, top_k=args.top_k, top_p=args.top_p,
@@ -154,6 +224,8 @@ def main():
     model.set_seed(args.seed)
   except ValueError as e:  # --top-k / --top-p / --temperature / --extend-stride out of range
     raise cli.UserError(str(e)) from None
+  if model.soundstorm is not None:
+    set_storm_params(model.soundstorm, args, args.duration)
   prompt_codes = None
   if prompt is not None:
     try:
@@ -188,9 +260,10 @@ def generate(model, texts, prompt_codes, args):
       codes = model.generate_tokens(descriptions, num_samples=batch, prompt_tokens=prompt)
     except ValueError as e:  # e.g. a prompt longer than the model's window
       raise cli.UserError(str(e)) from None
-    audio = codes_to_audio(model, codes)
+    audio, codes = model.tokens_to_audio(codes, descriptions)
     seconds = time.perf_counter() - start
     stats = model.last_stats
+    storm = model.soundstorm.last_stats if model.soundstorm is not None else None
     wall += seconds
     tokens += len(chunk) * codes.shape[1] * stats.frames
     made += len(chunk) * audio.shape[-1] / model.sample_rate
@@ -203,6 +276,9 @@ def generate(model, texts, prompt_codes, args):
       record = {"index": index, "text": text, "file": stem + ".wav",
                 "seconds": audio.shape[-1] / model.sample_rate,
                 "wall_seconds": seconds, "tokens_per_s": stats.tokens_per_s, "rtf": rtf}
+      if storm:
+        record["soundstorm"] = {"passes": storm["passes"], "seconds": storm["seconds"],
+                                "lm_levels": model.soundstorm_levels}
       if args.save_codes:
         np.savez(os.path.join(args.out, stem + ".npz"), codes=codes[j],
                  sample_rate=model.sample_rate, frame_rate=model.frame_rate,
@@ -225,6 +301,9 @@ def write_summary(model, args, texts, prompt_codes, outputs, total):
               "batch_size": min(args.batch_size, len(texts)),
               "prompt_audio": os.path.abspath(args.prompt_audio) if args.prompt_audio else None,
               "prompt_frames": 0 if prompt_codes is None else int(prompt_codes.shape[-1])}
+  if model.soundstorm is not None:
+    settings["soundstorm"] = storm_settings(model.soundstorm, args, model.soundstorm_levels)
+    settings["lm_levels"] = model.soundstorm_levels
   summary = {"model": os.path.abspath(args.model), "sample_rate": model.sample_rate,
              "channels": model.audio_channels, "frame_rate": model.frame_rate,
              "settings": settings, "outputs": outputs, "total": total}
@@ -233,6 +312,66 @@ def write_summary(model, args, texts, prompt_codes, outputs, total):
     json.dump(summary, f, indent=2)
   print(f"wrote {len(outputs)} x {outputs[0]['seconds']:.2f} s to {args.out} in "
         f"{total['wall_seconds']:.1f} s: {total['tokens_per_s']:.0f} tokens/s, "
+        f"RTF {total['rtf']:.3f} ({path})")
+
+
+def storm_settings(storm, args, first_level: int) -> dict:
+  d = storm.decoding
+  return {"folder": os.path.abspath(args.soundstorm),
+          "steps": list(storm.steps_for(first_level)),
+          "temperature": d.temperature, "top_k": d.top_k,
+          "choice_temperature": d.choice_temperature, "cfg_coef": d.cfg_coef}
+
+
+def generate_storm(storm, texts, args):
+  """SoundStorm alone: every level from the text, --batch-size clips per decode."""
+  import tqdm  # pylint: disable=g-import-not-at-top
+  batch = min(args.batch_size, len(texts))
+  batches = [texts[i:i + batch] for i in range(0, len(texts), batch)]
+  os.makedirs(args.out, exist_ok=True)
+  storm.set_seed(args.seed)
+  outputs, wall, made = [], 0.0, 0.0
+  for chunk in tqdm.tqdm(batches, unit="batch", desc=f"{len(texts)} x {storm.duration:g} s"):
+    padded = chunk + [chunk[-1]] * (batch - len(chunk))
+    start = time.perf_counter()
+    try:
+      audio, codes = storm.generate(padded, return_tokens=True)
+    except ValueError as e:
+      raise cli.UserError(str(e)) from None
+    seconds = time.perf_counter() - start
+    wall += seconds
+    made += len(chunk) * audio.shape[-1] / storm.sample_rate
+    for j, text in enumerate(chunk):
+      index = len(outputs)
+      stem = f"{index:03d}_{slug(text)}"
+      audio_io.save(os.path.join(args.out, stem + ".wav"), audio[j], storm.sample_rate)
+      record = {"index": index, "text": text, "file": stem + ".wav",
+                "seconds": audio.shape[-1] / storm.sample_rate, "wall_seconds": seconds,
+                "passes": storm.last_stats["passes"],
+                "rtf": seconds / (batch * audio.shape[-1] / storm.sample_rate)}
+      if args.save_codes:
+        np.savez(os.path.join(args.out, stem + ".npz"), codes=codes[j],
+                 sample_rate=storm.sample_rate, frame_rate=storm.frame_rate,
+                 text="" if text is None else text)
+        record["codes"] = stem + ".npz"
+      outputs.append(record)
+  audio_seconds = sum(o["seconds"] for o in outputs)
+  return outputs, {"wall_seconds": wall, "rtf": wall / audio_seconds,
+                   "audio_seconds": audio_seconds, "passes": outputs[0]["passes"]}
+
+
+def write_storm_summary(storm, args, outputs, total):
+  settings = {"duration": storm.duration, "seed": args.seed,
+              "batch_size": min(args.batch_size, len(outputs)),
+              "soundstorm": storm_settings(storm, args, 0)}
+  summary = {"model": None, "soundstorm": os.path.abspath(args.soundstorm),
+             "sample_rate": storm.sample_rate, "channels": 1, "frame_rate": storm.frame_rate,
+             "settings": settings, "outputs": outputs, "total": total}
+  path = os.path.join(args.out, "generation.json")
+  with open(path, "w") as f:
+    json.dump(summary, f, indent=2)
+  print(f"wrote {len(outputs)} x {outputs[0]['seconds']:.2f} s to {args.out} in "
+        f"{total['wall_seconds']:.1f} s: {total['passes']} passes per clip, "
         f"RTF {total['rtf']:.3f} ({path})")
 
 

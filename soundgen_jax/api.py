@@ -76,12 +76,20 @@ class MusicGen:
     self.last_stats: GenerationStats | None = None
     self.set_seed(0)
     self.set_generation_params(duration=self.INITIAL_DURATION)
+    self.soundstorm: SoundStorm | None = None
+    self.soundstorm_levels: int | None = None
 
   @classmethod
-  def get_pretrained(cls, name_or_dir: str, device: Any = None) -> "MusicGen":
-    """A model folder (launch/convert.py musicgen|audiocraft, or a training export).
+  def get_pretrained(cls, name_or_dir: str, device: Any = None,
+                     soundstorm: str | None = None) -> "MusicGen":
+    """A model folder (launch/convert.py musicgen|audiocraft, or a training export), with
+    `soundstorm` (a SoundStorm folder) to decode the finer levels (`set_soundstorm`).
     `device` is accepted for audiocraft's signature and ignored: JAX picks the device."""
     del device
+    if soundstorm is not None:
+      model = cls.get_pretrained(name_or_dir)
+      model.set_soundstorm(SoundStorm.get_pretrained(soundstorm))
+      return model
     if not os.path.isdir(name_or_dir):
       raise ValueError(
           f"{name_or_dir!r} is not a model folder; soundgen_jax downloads nothing: convert the "
@@ -124,6 +132,30 @@ class MusicGen:
   def set_seed(self, seed: int = 0) -> None:
     """Restarts the random stream: the same seed and calls give the same audio."""
     self._key = jax.random.key(int(seed))
+    if getattr(self, "soundstorm", None) is not None:
+      self.soundstorm.set_seed(seed)
+
+  def set_soundstorm(self, storm: "SoundStorm | None", levels: int | None = None) -> None:
+    """Behind the LM: the LM generates its first `levels` codebooks (default: all of them, at
+    most the SoundStorm's levels - 1), SoundStorm the finer levels, its codec decodes them.
+    None: back to the LM alone."""
+    if storm is None:
+      self.soundstorm = self.soundstorm_levels = None
+      return
+    k, q = self.model.config.num_codebooks, storm.model.config.num_levels
+    levels = min(k, q - 1) if levels is None else int(levels)
+    if not 1 <= levels <= min(k, q - 1):
+      raise ValueError(f"levels must be in [1, {min(k, q - 1)}] (the LM makes {k}, the "
+                       f"SoundStorm models {q}), got {levels}")
+    mine, theirs = self.compression_model.config, storm.compression_model.config
+    if self._split_stereo or (mine.sample_rate, mine.hop_length, mine.codebook_size) != \
+        (theirs.sample_rate, theirs.hop_length, theirs.codebook_size):
+      raise ValueError(f"the SoundStorm's codec ({theirs.sample_rate} Hz, hop "
+                       f"{theirs.hop_length}, {theirs.codebook_size} codes) does not match the "
+                       f"LM's ({mine.sample_rate} Hz, hop {mine.hop_length}, "
+                       f"{mine.codebook_size} codes{', stereo' if self._split_stereo else ''})")
+    self.soundstorm, self.soundstorm_levels = storm, levels
+    storm.set_generation_params(duration=self.duration, **_decoding_params(storm.decoding))
 
   def set_custom_progress_callback(self, callback: Callable[[int, int], None] | None) -> None:
     """callback(frames_done, frames_total), after each long-form window and at the end."""
@@ -137,8 +169,9 @@ class MusicGen:
     None (or None entries) = the null condition: generate(None) is one unconditional clip."""
     if descriptions is None:
       return self.generate_unconditional(1, progress, return_tokens)
-    codes = self.generate_tokens(_descriptions(descriptions), progress=progress)
-    return self._output(codes, return_tokens)
+    descriptions = _descriptions(descriptions)
+    codes = self.generate_tokens(descriptions, progress=progress)
+    return self._output(codes, return_tokens, descriptions)
 
   def generate_unconditional(self, num_samples: int, progress: bool = False,
                              return_tokens: bool = False):
@@ -159,7 +192,7 @@ class MusicGen:
                          f"{len(prompt_tokens)}")
     codes = self.generate_tokens(descriptions, num_samples=len(prompt_tokens),
                                  prompt_tokens=prompt_tokens, progress=progress)
-    return self._output(codes, return_tokens)
+    return self._output(codes, return_tokens, descriptions)
 
   def generate_audio(self, codes: Any) -> np.ndarray:
     """Codes [B, K, frames] -> float32 audio [B, C, frames x hop] (audiocraft's name).
@@ -311,39 +344,140 @@ class MusicGen:
     enc = inference.encode(self.compression_model, x, self._bandwidth)
     return np.asarray(enc.codes[:, :self._codebooks], np.int32)  # RVQ: leading levels
 
-  def _tokenize(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """The encoder's ids; a text longer than max_length tokens is cut, with a warning."""
-    cond = self.conditioner
-    ids, mask = cond.tokenize(texts)
-    specials = int(cond.tokenize([""])[1].sum())  # [CLS] / [SEP] / EOS around the text
-    for i, text in enumerate(texts):
-      needed = len(list(cond.vocab.encode(text))) + specials
-      if needed > cond.max_length:
-        warnings.warn(f"description {i} ({text[:40]!r}...) is {needed} tokens long, more than "
-                      f"the text encoder's max_length of {cond.max_length}: it is cut to "
-                      f"{cond.max_length} tokens", stacklevel=4)
-    return ids, mask
-
   def _condition(self, descriptions: list[str | None] | None, batch: int):
-    """(states [B, L, text_dim], mask [B, L]); None rows get the null condition (zero states,
-    empty mask), what classifier-free guidance uses as the unconditional branch."""
-    cfg = self.model.config
-    if not cfg.text_dim:
-      if descriptions is not None and any(d is not None for d in descriptions):
-        raise ValueError("descriptions: this model is unconditional (it has no text encoder); "
-                         "use generate_unconditional")
-      return None, None
-    if descriptions is None or all(d is None for d in descriptions):
-      return self.conditioner.null(batch)  # encoder width: no projection in the conditioner
-    ids, mask = self._tokenize(["" if d is None else d for d in descriptions])
-    states, mask = self.conditioner.encode_ids(ids, mask)
-    keep = jnp.asarray([d is not None for d in descriptions])
-    return (jnp.asarray(states, jnp.float32) * keep[:, None, None],
-            jnp.asarray(mask, bool) & keep[:, None])
+    return encode_descriptions(self.conditioner, self.model.config.text_dim, descriptions, batch)
 
-  def _output(self, codes: np.ndarray, return_tokens: bool):
+  def tokens_to_audio(self, codes: np.ndarray, descriptions=None) -> tuple[np.ndarray, Any]:
+    """The LM's codes -> (audio, the codes decoded): through SoundStorm when one is set (it
+    decodes the finer levels for the same descriptions, its codec all of them)."""
+    if self.soundstorm is not None:
+      codes = self.soundstorm.complete(codes, descriptions, self.soundstorm_levels)
+      return self.soundstorm.generate_audio(codes), codes
+    return self.generate_audio(codes), codes
+
+  def _output(self, codes: np.ndarray, return_tokens: bool, descriptions=None):
+    audio, codes = self.tokens_to_audio(codes, descriptions)
+    return (audio, codes) if return_tokens else audio
+
+
+class SoundStorm:
+  """SoundStorm's parallel decoding with a folder (soundstorm/pretrained.py): from text alone
+  (every level), or the finer levels under coarse codes (an LM's: `complete`, or through
+  `MusicGen.set_soundstorm`).
+
+    storm = SoundStorm.get_pretrained("runs/soundstorm_tiny/export")
+    storm.set_generation_params(duration=2, steps=(16, 1, 1, 1))
+    wav = storm.generate(["a dog barks"])
+  """
+
+  def __init__(self, name: str, model: Any):
+    from soundgen_jax.soundstorm import generation  # pylint: disable=g-import-not-at-top
+    self._generation = generation
+    self.name = name
+    self.model = model
+    self.compression_model = model.codec
+    self.conditioner = model.conditioner
+    self.sample_rate = model.sample_rate
+    self.frame_rate = model.frame_rate
+    self.max_duration = float(model.meta.get("max_duration") or 10.0)
+    cfg = model.config
+    if model.codec.config.codebook_size != cfg.codebook_size:
+      raise ValueError(f"the SoundStorm has levels of {cfg.codebook_size} codes, its codec "
+                       f"{model.codec.config.codebook_size}")
+    fits = [b for b in sorted(model.codec.config.bandwidths)
+            if model.codec.config.num_quantizers_for(b) >= cfg.num_levels]
+    self._bandwidth = fits[0] if fits else None
+    self.last_stats: dict[str, float] | None = None
+    self.set_seed(0)
+    defaults = {k: v for k, v in model.meta.get("decoding", {}).items()}
+    defaults["steps"] = tuple(defaults.get("steps") or ())
+    self.set_generation_params(duration=self.max_duration, **defaults)
+
+  @classmethod
+  def get_pretrained(cls, directory: str) -> "SoundStorm":
+    from soundgen_jax.soundstorm import pretrained as storm_folder  # pylint: disable=g-import-not-at-top
+    if not os.path.isdir(directory):
+      raise ValueError(f"{directory!r} is not a SoundStorm folder; train one with "
+                       "`python launch/train.py --config=configs/soundstorm.py:tiny` and pass "
+                       "WORKDIR/export")
+    return cls(os.path.basename(os.path.abspath(directory)), storm_folder.load(directory))
+
+  def set_generation_params(self, duration: float | None = None, steps: Sequence[int] = (),
+                            temperature: float = 1.0, top_k: int = 0,
+                            choice_temperature: float = 4.5, cfg_coef: float = 3.0) -> None:
+    """duration (None: the training window); steps per decoded level (): the paper's
+    (16, 1, ..., 1); the rest as soundstorm.generation.Decoding."""
+    duration = self.max_duration if duration is None else float(duration)
+    if round(duration * self.frame_rate) < 1:
+      raise ValueError(f"duration must be at least one frame ({1 / self.frame_rate:g} s), "
+                       f"got {duration}")
+    self.decoding = self._generation.Decoding(
+        steps=tuple(int(x) for x in steps), temperature=float(temperature), top_k=int(top_k),
+        choice_temperature=float(choice_temperature), cfg_coef=float(cfg_coef))
+    self.duration = duration
+
+  def set_seed(self, seed: int = 0) -> None:
+    self._key = jax.random.key(int(seed))
+
+  def steps_for(self, first_level: int = 0) -> tuple[int, ...]:
+    """The iterations of each decoded level from `first_level` on."""
+    return self.decoding.steps_for(self.model.config.num_levels, first_level)
+
+  def generate(self, descriptions: Sequence[str | None] | None, return_tokens: bool = False):
+    """Text alone -> float32 audio [B, 1, T] (and the codes [B, Q, frames])."""
+    descriptions = [None] if descriptions is None else _descriptions(descriptions)
+    frames = round(self.duration * self.frame_rate)
+    codes = self._decode(np.zeros((len(descriptions), self.model.config.num_levels, frames),
+                                  np.int32), 0, descriptions)
     audio = self.generate_audio(codes)
     return (audio, codes) if return_tokens else audio
+
+  def complete(self, codes: Any, descriptions: Sequence[str | None] | None = None,
+               levels: int | None = None) -> np.ndarray:
+    """Coarse codes [B, k, frames] (an LM's) -> all levels [B, Q, frames]: the first `levels`
+    (default all k, fewer than Q) kept, the finer ones decoded."""
+    codes = np.asarray(codes, np.int32)
+    q = self.model.config.num_levels
+    levels = codes.shape[1] if levels is None else int(levels)
+    if codes.ndim != 3 or not 1 <= levels <= codes.shape[1]:
+      raise ValueError(f"codes must be [batch, >= {levels}, frames] with levels >= 1, got "
+                       f"{codes.shape} and levels={levels}")
+    if levels >= q:
+      raise ValueError(f"the SoundStorm models {q} levels and {levels} are given: nothing is "
+                       f"left to decode; keep fewer of the LM's levels (at most {q - 1})")
+    full = np.zeros((codes.shape[0], q, codes.shape[2]), np.int32)
+    full[:, :levels] = codes[:, :levels]
+    if descriptions is not None:
+      descriptions = _descriptions(descriptions)
+    return self._decode(full, levels, descriptions)
+
+  def generate_audio(self, codes: Any) -> np.ndarray:
+    codes = np.asarray(codes, np.int32)
+    num_samples = codes.shape[-1] * self.compression_model.config.hop_length
+    return np.asarray(inference.decode(self.compression_model, codes, num_samples=num_samples),
+                      np.float32)
+
+  def encode(self, audio: np.ndarray) -> np.ndarray:
+    """Audio [B, C, T] at sample_rate -> codes [B, Q, frames] (e.g. the truth to complete)."""
+    enc = inference.encode(self.compression_model, np.asarray(audio, np.float32),
+                           self._bandwidth)
+    return np.asarray(enc.codes[:, :self.model.config.num_levels], np.int32)
+
+  def _decode(self, codes: np.ndarray, first_level: int,
+              descriptions: list[str | None] | None) -> np.ndarray:
+    text, mask = encode_descriptions(self.conditioner, self.model.config.text_dim, descriptions,
+                                     codes.shape[0])
+    self._key, key = jax.random.split(self._key)
+    start = time.perf_counter()
+    out, passes = self._generation.generate(
+        self.model.model, key=key, decoding=self.decoding, codes=jnp.asarray(codes),
+        first_level=first_level, text=text, text_mask=mask)
+    out = np.asarray(out, np.int32)
+    seconds = time.perf_counter() - start
+    audio_seconds = codes.shape[0] * codes.shape[-1] / self.frame_rate
+    self.last_stats = {"passes": passes, "seconds": seconds, "rtf": seconds / audio_seconds,
+                       "frames": int(codes.shape[-1]), "batch": int(codes.shape[0])}
+    return out
 
 
 class AudioGen(MusicGen):
@@ -377,3 +511,39 @@ def _check_count(num_samples: Any) -> None:
   if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) \
       or num_samples < 1:
     raise ValueError(f"num_samples must be an integer >= 1, got {num_samples!r}")
+
+
+def _decoding_params(d) -> dict[str, Any]:
+  return dict(steps=d.steps, temperature=d.temperature, top_k=d.top_k,
+              choice_temperature=d.choice_temperature, cfg_coef=d.cfg_coef)
+
+
+def _tokenize(cond, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+  """The encoder's ids; a text longer than max_length tokens is cut, with a warning."""
+  ids, mask = cond.tokenize(texts)
+  specials = int(cond.tokenize([""])[1].sum())  # [CLS] / [SEP] / EOS around the text
+  for i, text in enumerate(texts):
+    needed = len(list(cond.vocab.encode(text))) + specials
+    if needed > cond.max_length:
+      warnings.warn(f"description {i} ({text[:40]!r}...) is {needed} tokens long, more than "
+                    f"the text encoder's max_length of {cond.max_length}: it is cut to "
+                    f"{cond.max_length} tokens", stacklevel=5)
+  return ids, mask
+
+
+def encode_descriptions(cond, text_dim: int, descriptions: list[str | None] | None, batch: int):
+  """(states [B, L, text_dim], mask [B, L]); None rows get the null condition (zero states,
+  empty mask), what classifier-free guidance uses as the unconditional branch. (None, None)
+  for an unconditional model."""
+  if not text_dim:
+    if descriptions is not None and any(d is not None for d in descriptions):
+      raise ValueError("descriptions: this model is unconditional (it has no text encoder); "
+                       "use generate_unconditional")
+    return None, None
+  if descriptions is None or all(d is None for d in descriptions):
+    return cond.null(batch)  # encoder width: no projection in the conditioner
+  ids, mask = _tokenize(cond, ["" if d is None else d for d in descriptions])
+  states, mask = cond.encode_ids(ids, mask)
+  keep = jnp.asarray([d is not None for d in descriptions])
+  return (jnp.asarray(states, jnp.float32) * keep[:, None, None],
+          jnp.asarray(mask, bool) & keep[:, None])

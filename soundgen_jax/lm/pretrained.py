@@ -28,10 +28,8 @@ CODEC_DIR, TEXT_DIR = "codec", "text"
 
 
 @dataclasses.dataclass
-class Pretrained:
-  lm: AudioLM
-  config: LMConfig
-  pattern: Any                  # patterns.Pattern
+class Parts:
+  """What every generator folder holds besides its model."""
   conditioner: Any              # text.conditioner.TextConditioner or None (unconditional)
   codec: Any                    # codecs.codec.Codec
   meta: dict[str, Any]          # the whole config.json
@@ -49,6 +47,13 @@ class Pretrained:
     return int(self.meta.get("channels", self.codec.config.channels))
 
 
+@dataclasses.dataclass
+class Pretrained(Parts):
+  lm: AudioLM = None
+  config: LMConfig = None
+  pattern: Any = None           # patterns.Pattern
+
+
 def build(config: dict[str, Any]) -> AudioLM:
   return AudioLM(LMConfig.from_dict(config["model"]), rngs=nnx.Rngs(0))
 
@@ -58,6 +63,16 @@ def save(out_dir: str, lm: AudioLM, *, pattern: dict[str, Any], text: dict[str, 
          **meta) -> None:
   """Writes a model folder. The codec comes as a checkpoint folder to copy (`codec_dir`) or a
   model to save (`codec`); `text_dir` (a converted text encoder) is copied to DIR/text."""
+  save_folder(out_dir, lm, {"architecture": ARCHITECTURE, "family": "lm",
+                            "pattern": dict(pattern), **meta},
+              text=text, codec_dir=codec_dir, codec=codec, text_dir=text_dir)
+
+
+def save_folder(out_dir: str, model: Any, entries: dict[str, Any], *,
+                text: dict[str, Any] | None, codec_dir: str | None = None, codec: Any = None,
+                text_dir: str | None = None) -> None:
+  """A generator's folder (this layout, any architecture): config.json = `entries` + the
+  model's config + text + codec, the weights, the codec and the text encoder beside them."""
   from soundgen_jax.convert import encodec  # pylint: disable=g-import-not-at-top
   out_dir = os.path.abspath(out_dir)
   os.makedirs(out_dir, exist_ok=True)
@@ -72,9 +87,8 @@ def save(out_dir: str, lm: AudioLM, *, pattern: dict[str, Any], text: dict[str, 
                            {"family": encodec.FAMILY, "model": codec.config.to_dict()})
   else:
     raise ValueError("save needs codec_dir or codec")
-  config = {"architecture": ARCHITECTURE, "family": "lm", "model": lm.cfg.to_dict(),
-            "pattern": dict(pattern), "text": text, "codec": CODEC_DIR, **meta}
-  checkpoints.save_model(out_dir, lm, config)
+  config = {**entries, "model": model.cfg.to_dict(), "text": text, "codec": CODEC_DIR}
+  checkpoints.save_model(out_dir, model, config)
 
 
 def _copy_tree(src: str, dst: str) -> None:
@@ -104,22 +118,32 @@ def text_conditioner(text: dict[str, Any] | None, base_dir: str = ""):
   return cond_lib.TextConditioner(ml_collections.ConfigDict(c.to_dict()))
 
 
-def load(directory: str) -> Pretrained:
-  """Reads a model folder; a folder that is not one is a one-line error."""
-  from soundgen_jax.convert import encodec  # pylint: disable=g-import-not-at-top
+def read_config(directory: str, architecture: str, what: str, hint: str) -> dict[str, Any]:
+  """A folder's config.json, checked to be `architecture`'s (a one-line error otherwise)."""
   from soundgen_jax.convert.common import ConversionError  # pylint: disable=g-import-not-at-top
-  directory = os.path.abspath(directory)
   if not os.path.isdir(directory):
     raise FileNotFoundError(f"{directory}: no such model folder")
   meta = checkpoints.load_config(directory)
-  if meta.get("architecture") != ARCHITECTURE:
-    raise ConversionError(f"{directory}: not an audio LM folder (it holds "
-                          f"{meta.get('architecture') or meta.get('family')!r}); pass a folder "
-                          "written by launch/convert.py musicgen|audiocraft or a training "
-                          "WORKDIR/export")
+  if meta.get("architecture") != architecture:
+    raise ConversionError(f"{directory}: not {what} folder (it holds "
+                          f"{meta.get('architecture') or meta.get('family')!r}); {hint}")
+  return meta
+
+
+def load_parts(directory: str, meta: dict[str, Any]) -> dict[str, Any]:
+  """The text conditioner, codec and meta of a folder, as `Parts` keyword arguments."""
+  from soundgen_jax.convert import encodec  # pylint: disable=g-import-not-at-top
+  return dict(conditioner=text_conditioner(meta.get("text"), directory), meta=meta,
+              codec=encodec.load(os.path.join(directory, meta.get("codec", CODEC_DIR))))
+
+
+def load(directory: str) -> Pretrained:
+  """Reads a model folder; a folder that is not one is a one-line error."""
+  directory = os.path.abspath(directory)
+  meta = read_config(directory, ARCHITECTURE, "an audio LM",
+                     "pass a folder written by launch/convert.py musicgen|audiocraft or an LM "
+                     "training WORKDIR/export")
   lm, _ = checkpoints.load_model(directory, build)
   cfg = lm.cfg
-  codec = encodec.load(os.path.join(directory, meta.get("codec", CODEC_DIR)))
   return Pretrained(lm=lm, config=cfg, pattern=make_pattern(meta["pattern"], cfg.num_codebooks),
-                    conditioner=text_conditioner(meta.get("text"), directory), codec=codec,
-                    meta=meta)
+                    **load_parts(directory, meta))

@@ -9,6 +9,7 @@ from typing import Any
 TRAINERS = {
     "codec": "soundgen_jax.training.codec_trainer:CodecTrainer",
     "lm": "soundgen_jax.training.lm_trainer:LMTrainer",
+    "soundstorm": "soundgen_jax.training.soundstorm_trainer:SoundStormTrainer",
 }
 
 

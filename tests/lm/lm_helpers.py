@@ -6,26 +6,14 @@ import os
 
 from flax import nnx
 
-from soundgen_jax.codecs.codec import Codec, CodecConfig
 from soundgen_jax.lm import pretrained
 from soundgen_jax.lm.model import AudioLM, LMConfig
 from soundgen_jax.parallel.sharding import sharded_init
+from model_helpers import FRAME_RATE, HOP, SAMPLE_RATE, tiny_codec  # pylint: disable=unused-import
 
-SAMPLE_RATE = 16000
-HOP = 8 * 5 * 4 * 2               # 320 samples: 50 frames/s, so 1 s is 50 decode steps
-FRAME_RATE = SAMPLE_RATE / HOP
 MAX_DURATION, EXTEND_STRIDE = 1.0, 0.5
 TEXT_MAX_LENGTH = 16
 MINILM_WIDTH = 384
-
-
-def tiny_codec() -> Codec:
-  # 50 frames/s x 4 bits = 0.2 kbps a codebook: 0.4 kbps = the LM's 2 codebooks.
-  cfg = CodecConfig(sample_rate=SAMPLE_RATE, channels=1, dimension=16, num_filters=4,
-                    ratios=(8, 5, 4, 2), lstm_layers=0, codebook_size=16, num_quantizers=2,
-                    bandwidths=(0.4,), kmeans_iters=2)
-  # One jitted initialiser (eager ones compile per shape: tens of seconds on 2 cores).
-  return sharded_init(lambda: Codec(cfg, rngs=nnx.Rngs(0)))
 
 
 def tiny_lm() -> AudioLM:

@@ -124,3 +124,57 @@ def kill_after_checkpoint(cmd, workdir, env, step, total):
   assert proc.returncode == -signal.SIGKILL, err[-3000:]
   steps = sorted(int(p) for p in os.listdir(workdir / "checkpoints") if p.isdigit())
   assert steps and steps[-1] < total, steps
+
+
+def rel_error(a, b):
+  a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+  return np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30)
+
+
+def step_on_one_and_eight_devices(trainer, config, batch):
+  """One train step of `batch` on a single device and on config.mesh's 8-device mesh, from the
+  same initial state. Returns (initial params, {"one"|"eight": (params, variables, metrics)}),
+  having checked that some parameter is really split over fsdp x model."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  from soundgen_jax.parallel import sharding  # pylint: disable=g-import-not-at-top
+  from soundgen_jax.training import train_state  # pylint: disable=g-import-not-at-top
+  from soundgen_jax.training import trainer as trainer_lib  # pylint: disable=g-import-not-at-top
+  mesh8 = trainer_lib.make_mesh(config)
+  mesh1 = sharding.make_mesh(1, 1, 1, devices=jax.devices()[:1])
+  abstract, sh8 = trainer_lib.state_shardings(trainer, mesh8)
+  sh1 = sharding.state_shardings(abstract, mesh1)
+  specs = {s.spec for s in jax.tree.leaves(sh8)}
+  assert any("model" in str(s) and "fsdp" in str(s) for s in specs), specs
+  state8 = trainer_lib.init_sharded(trainer, sh8)
+  state1 = jax.device_put(jax.tree.map(jnp.copy, state8), sh1)
+  before = train_state.to_flat(jax.device_get(state8.params))
+  outs = {}
+  for name, mesh, sh, state in (("one", mesh1, sh1, state1), ("eight", mesh8, sh8, state8)):
+    b = trainer_lib.to_global(batch, mesh)
+    step = trainer_lib.jit_train_step(trainer, sh, trainer_lib.batch_shardings_of(b, mesh), mesh)
+    new_state, m, finite = step(state, b)
+    assert bool(finite)
+    outs[name] = jax.device_get((new_state.params, new_state.variables, m))
+  return before, outs
+
+
+def assert_every_update_matches(before, p1, p8, bound=1e-2):
+  """Each parameter's update on 8 devices within `bound` (relative) of one device's; all move."""
+  from soundgen_jax.training import train_state  # pylint: disable=g-import-not-at-top
+  after1, after8 = train_state.to_flat(p1), train_state.to_flat(p8)
+  moved = 0
+  for k in after1:
+    d1 = after1[k] - before[k]
+    assert rel_error(after8[k] - before[k], d1) < bound, k
+    moved += float(np.abs(d1).max()) > 0
+  assert moved == len(after1)
+
+
+def captioned_sines(n=8, seconds=0.2, rate=16000):
+  """A raw generative batch: n sines of random pitch with a caption each."""
+  rng = np.random.default_rng(0)
+  t = np.arange(int(seconds * rate)) / rate
+  audio = 0.3 * np.sin(2 * np.pi * rng.uniform(200, 2000, (n, 1, 1)) * t).astype(np.float32)
+  captions = np.array([f"a sine at {i} hundred hertz" for i in range(n)], object)
+  return {"audio": audio, "caption": captions, "valid": np.ones((n,), bool)}
