@@ -68,11 +68,11 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config.condition_dropout = 0.1           # share of null captions (classifier-free guidance)
 
   config.seed = 0                          # init, masks, dropout and data order
-  config.total_steps = 900 if tiny else 200_000  # training steps (tiny: ~15 min on 2 cores)
+  config.total_steps = 700 if tiny else 200_000  # training steps (tiny: ~15 min on 2 cores)
   config.batch_size = 16 if tiny else 128  # global batch
   config.log_every_steps = 20 if tiny else 100  # metrics.jsonl / TensorBoard interval
-  config.eval_every_steps = 300 if tiny else 5000  # held-out eval interval (0: only at the end)
-  config.checkpoint_every_steps = 300 if tiny else 5000  # checkpoint interval
+  config.eval_every_steps = 100 if tiny else 5000  # held-out eval interval (0: only at the end)
+  config.checkpoint_every_steps = 100 if tiny else 5000  # checkpoint interval
   config.keep_checkpoints = 3              # newest checkpoints kept
   config.async_checkpoints = True          # save in the background
 

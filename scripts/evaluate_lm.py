@@ -9,10 +9,9 @@ corpus, scored by the caption-adherence checker (soundgen_jax/eval/adherence.py)
 
   python scripts/evaluate_lm.py --model WORKDIR/export --examples 64 --out docs/lm_tiny
 
-"All checks pass" is the checker's verdict on a clip (every stated attribute recovered);
-"checks passed" is the share of its individual checks (kind, pitch, tempo, colour, ...) that
-pass, a graded view of the same. Writes OUT/adherence.json (the table, per kind too) and OUT/spectrograms.png (the first
-generations with their captions); prints the table as Markdown.
+Columns as soundgen_jax/eval/adherence_table.py says. Writes OUT/adherence.json (the table,
+per kind too) and OUT/spectrograms.png (the first generations with their captions); prints the
+table as Markdown.
 """
 import argparse
 import json
@@ -22,42 +21,6 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from soundgen_jax import cli  # noqa: E402  (quiet TensorFlow before it loads)
-
-
-def _score(audio, rate, attributes):
-  """(every check passed, share of checks passed) per example."""
-  from soundgen_jax.eval import adherence  # pylint: disable=g-import-not-at-top
-  out = []
-  for a, attr in zip(audio, attributes):
-    r = adherence.score(a, rate, attr)
-    out.append((bool(r["match"]), sum(r["checks"].values()) / len(r["checks"])))
-  return out
-
-
-def _by_kind(matches, attributes):
-  out = {}
-  for m, a in zip(matches, attributes):
-    out.setdefault(a["kind"], []).append(m)
-  return {k: sum(v) / len(v) for k, v in sorted(out.items())}
-
-
-def _spectrograms(path, audio, captions, rate, columns=4):
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  rows = -(-len(audio) // columns)
-  fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 2.6 * rows), squeeze=False)
-  for ax in axes.ravel():
-    ax.axis("off")
-  for ax, x, caption in zip(axes.ravel(), audio, captions):
-    ax.axis("on")
-    ax.specgram(np.asarray(x).reshape(-1), NFFT=512, Fs=rate, noverlap=384, cmap="magma")
-    ax.set_title(caption if len(caption) < 48 else caption[:45] + "...", fontsize=8)
-    ax.set_ylim(0, min(rate / 2, 6000))
-    ax.tick_params(labelsize=6)
-  fig.tight_layout()
-  fig.savefig(path, dpi=90)
 
 
 def main():
@@ -78,6 +41,7 @@ def main():
   from soundgen_jax.api import AudioGen  # pylint: disable=g-import-not-at-top
   from soundgen_jax.codecs import inference  # pylint: disable=g-import-not-at-top
   from soundgen_jax.data.corpora import synthetic  # pylint: disable=g-import-not-at-top
+  from soundgen_jax.eval import adherence_table  # pylint: disable=g-import-not-at-top
   try:
     model = AudioGen.get_pretrained(args.model)
   except ValueError as e:
@@ -103,39 +67,15 @@ def main():
     model.set_seed(args.seed)
     rows[name] = np.concatenate([model.generate(captions[i:i + args.batch_size])
                                  for i in range(0, len(captions), args.batch_size)])
-  table = {}
-  shuffled = attributes[1:] + attributes[:1]
-  scored = {name: (_score(audio, rate, attributes), attributes) for name, audio in rows.items()}
-  scored["shuffled captions (chance)"] = (_score(rows["generated, CFG 3"], rate, shuffled),
-                                          shuffled)
-  for name, (results, attrs) in scored.items():
-    matches, shares = [m for m, _ in results], [c for _, c in results]
-    table[name] = {"adherence": float(np.mean(matches)), "checks_passed": float(np.mean(shares)),
-                   "by_kind": _by_kind(matches, attrs)}
-  for metric in ("adherence", "checks_passed"):
-    ceiling = table["codec round trip"][metric]
-    chance = table["shuffled captions (chance)"][metric]
-    for name in ("generated, CFG 3", "generated, no CFG"):
-      gen = table[name][metric]
-      table[name][f"{metric}_from_chance_to_ceiling"] = (gen - chance) / (ceiling - chance) \
-          if ceiling > chance else None
+  table = adherence_table.table(rows, rate, attributes, chance_of="generated, CFG 3")
   os.makedirs(args.out, exist_ok=True)
   with open(os.path.join(args.out, "adherence.json"), "w") as f:
     json.dump({"model": os.path.abspath(args.model), "examples": args.examples,
-               "seconds": seconds, "split": args.split, "table": table}, f, indent=2)
-  _spectrograms(os.path.join(args.out, "spectrograms.png"), rows["generated, CFG 3"][:8],
-                captions[:8], rate)
-  def share(row, key):
-    v = row.get(key)
-    return "" if v is None else f"{100 * v:.0f}%"
-
-  print(f"| {args.examples} held-out captions, {seconds:g} s | all checks pass | chance -> "
-        "ceiling | checks passed | chance -> ceiling |")
-  print("| --- | --- | --- | --- | --- |")
-  for name, row in table.items():
-    print(f"| {name} | {100 * row['adherence']:.1f}% | "
-          f"{share(row, 'adherence_from_chance_to_ceiling')} | {100 * row['checks_passed']:.1f}% | "
-          f"{share(row, 'checks_passed_from_chance_to_ceiling')} |")
+               "seconds": seconds, "split": args.split,
+               "table": adherence_table.without_clips(table)}, f, indent=2)
+  adherence_table.spectrograms(os.path.join(args.out, "spectrograms.png"),
+                               rows["generated, CFG 3"][:8], captions[:8], rate)
+  print(adherence_table.markdown(table, f"{args.examples} held-out captions, {seconds:g} s"))
   print(f"wrote {args.out}/adherence.json and spectrograms.png")
 
 

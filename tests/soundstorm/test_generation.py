@@ -138,3 +138,24 @@ def test_cli_soundstorm_alone_and_with_the_lm(storm_dir, tmp_path, tmp_path_fact
                   "not a SoundStorm folder")
   _one_line_error(run_in_process(SCRIPT, "--model", lm_dir, "--soundstorm", storm_dir, *common,
                                  "--lm-levels", "2"), "levels must be in")
+
+
+def test_evaluate_soundstorm_script(storm_dir, tmp_path):
+  out = tmp_path / "eval"
+  r = run_in_process(os.path.join(ROOT, "scripts", "evaluate_soundstorm.py"), "--soundstorm",
+                     storm_dir, "--examples", "2", "--batch-size", "2", "--out", str(out))
+  assert r.returncode == 0, r.stderr
+  result = json.loads((out / "evaluation.json").read_text())
+  row = result["accuracy"]["level 1"]
+  assert set(row) == {"most frequent code", "previous frame", "SoundStorm, default decoding",
+                      "SoundStorm, greedy"}
+  assert all(0.0 <= v <= 1.0 for v in row.values())
+  assert result["passes"] == {"default decoding": 16, "greedy": 16}
+  assert set(result["quality"]) == {"codec round trip (all levels)", "first level only",
+                                    "SoundStorm, default decoding", "SoundStorm, greedy"}
+  assert result["quality"]["codec round trip (all levels)"]["mel_vs_round_trip"] == 1.0
+  assert "shuffled captions (chance)" in result["adherence"]
+  assert set(result["targets"]) == {"every finer level above both baselines",
+                                    "mel distance at most 1.5x the round trip's"}
+  assert (out / "spectrograms.png").stat().st_size > 0
+  assert "| level 1 |" in r.stdout and "targets:" in r.stdout

@@ -1,0 +1,95 @@
+"""The adherence table of the generative evaluations (scripts/evaluate_lm.py,
+scripts/evaluate_soundstorm.py, the demo report): rows of clips scored against their captions'
+attributes, the shuffled-caption chance row, and each row's place from chance to the ceiling.
+
+"All checks pass" is the checker's verdict on a clip (every stated attribute recovered);
+"checks passed" the share of its individual checks (kind, pitch, tempo, colour, ...) passed.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+CHANCE = "shuffled captions (chance)"
+CEILING = "codec round trip"
+
+
+def score(audio: Sequence[np.ndarray], rate: int, attributes: Sequence[dict[str, Any]]):
+  """(every check passed, share of checks passed, the checks) per clip."""
+  from soundgen_jax.eval import adherence  # pylint: disable=g-import-not-at-top
+  out = []
+  for a, attr in zip(audio, attributes):
+    r = adherence.score(a, rate, attr)
+    out.append((bool(r["match"]), sum(r["checks"].values()) / len(r["checks"]), r["checks"]))
+  return out
+
+
+def _by_kind(matches, attributes):
+  out = {}
+  for m, a in zip(matches, attributes):
+    out.setdefault(a["kind"], []).append(m)
+  return {k: sum(v) / len(v) for k, v in sorted(out.items())}
+
+
+def table(rows: dict[str, np.ndarray], rate: int, attributes: list[dict[str, Any]],
+          chance_of: str) -> dict[str, dict[str, Any]]:
+  """Each row's adherence / checks passed (and per kind); `chance_of`'s clips scored against
+  the next example's captions give the chance row; generated rows get their place between
+  chance and the codec round trip (the CEILING row, when present)."""
+  shuffled = attributes[1:] + attributes[:1]
+  scored = {name: (score(audio, rate, attributes), attributes) for name, audio in rows.items()}
+  scored[CHANCE] = (score(rows[chance_of], rate, shuffled), shuffled)
+  out = {}
+  for name, (results, attrs) in scored.items():
+    matches = [m for m, _, _ in results]
+    out[name] = {"adherence": float(np.mean(matches)),
+                 "checks_passed": float(np.mean([c for _, c, _ in results])),
+                 "by_kind": _by_kind(matches, attrs), "per_clip": [r[2] for r in results]}
+  if CEILING in out:
+    for metric in ("adherence", "checks_passed"):
+      ceiling, chance = out[CEILING][metric], out[CHANCE][metric]
+      for name in rows:
+        if name not in (CEILING, "real clips"):
+          out[name][f"{metric}_from_chance_to_ceiling"] = \
+              (out[name][metric] - chance) / (ceiling - chance) if ceiling > chance else None
+  return out
+
+
+def markdown(t: dict[str, dict[str, Any]], title: str) -> str:
+  def share(row, key):
+    v = row.get(key)
+    return "" if v is None else f"{100 * v:.0f}%"
+
+  lines = [f"| {title} | all checks pass | chance -> ceiling | checks passed | chance -> "
+           "ceiling |", "| --- | --- | --- | --- | --- |"]
+  for name, row in t.items():
+    lines.append(f"| {name} | {100 * row['adherence']:.1f}% | "
+                 f"{share(row, 'adherence_from_chance_to_ceiling')} | "
+                 f"{100 * row['checks_passed']:.1f}% | "
+                 f"{share(row, 'checks_passed_from_chance_to_ceiling')} |")
+  return "\n".join(lines)
+
+
+def without_clips(t: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+  """The table without the per-clip checks (for a summary file)."""
+  return {name: {k: v for k, v in row.items() if k != "per_clip"} for name, row in t.items()}
+
+
+def spectrograms(path: str, audio, captions, rate: int, columns: int = 4) -> None:
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  rows = -(-len(audio) // columns)
+  fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 2.6 * rows), squeeze=False)
+  for ax in axes.ravel():
+    ax.axis("off")
+  for ax, x, caption in zip(axes.ravel(), audio, captions):
+    ax.axis("on")
+    ax.specgram(np.asarray(x).reshape(-1), NFFT=512, Fs=rate, noverlap=384, cmap="magma")
+    ax.set_title(caption if len(caption) < 48 else caption[:45] + "...", fontsize=8)
+    ax.set_ylim(0, min(rate / 2, 6000))
+    ax.tick_params(labelsize=6)
+  fig.tight_layout()
+  fig.savefig(path, dpi=90)
+  plt.close(fig)
