@@ -36,6 +36,11 @@ setuptools.setup(
             "pytest-xdist>=3.5",
             "torch==2.13.0",
             "transformers>=4.45",
+            # colab/ notebooks executed top to bottom (tests/test_notebooks.py)
+            "jupytext>=1.16",
+            "nbclient>=0.10",
+            "nbformat>=5.9",
+            "ipykernel>=6.29",
         ],
         # scripts/fetch_corpus.py --packages all: scores rendered to audio (music21-midi)
         "corpus": ["music21>=9"],

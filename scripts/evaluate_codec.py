@@ -15,13 +15,14 @@ import functools
 import json
 import math
 
-import jax
+from soundgen_jax import cli  # first: quiets TensorFlow before anything loads it
+
+import jax  # pylint: disable=g-import-not-at-top,wrong-import-order
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
 from soundgen_jax import audio as audio_io
-from soundgen_jax import cli
 from soundgen_jax.codecs import inference
 from soundgen_jax.data import sources
 from soundgen_jax.data.corpora import manifest as mf

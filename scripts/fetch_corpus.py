@@ -20,6 +20,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from soundgen_jax import cli  # pylint: disable=g-import-not-at-top
 from soundgen_jax.data.corpora import debian  # pylint: disable=g-import-not-at-top
 
 
@@ -50,4 +51,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-  sys.exit(main())
+  cli.run(main)

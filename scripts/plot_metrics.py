@@ -12,6 +12,7 @@ import os
 import re
 import sys
 
+from soundgen_jax import cli
 from soundgen_jax.training import metrics
 
 
@@ -109,4 +110,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-  sys.exit(main())
+  cli.run(main)

@@ -1,11 +1,13 @@
 """Command-line plumbing shared by launch/*: user mistakes end in one line, not a traceback."""
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from soundgen_jax import startup
+
+# Every command line imports this module before TensorFlow loads.
+startup.quiet()
 
 
 class UserError(Exception):
