@@ -8,7 +8,7 @@ setuptools.setup(
     packages=setuptools.find_packages(include=["soundgen_jax", "soundgen_jax.*", "configs"]),
     # The bundled checkpoints (orbax folders) travel with the package.
     package_data={"soundgen_jax": ["assets/*/*", "assets/*/*/*", "assets/*/*/*/*",
-                                   "assets/*/*/*/*/*"]},
+                                   "assets/*/*/*/*/*", "assets/*/*/*/*/*/*"]},
     python_requires=">=3.10",
     install_requires=[
         "jax>=0.7,<0.13",

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 
 CODEC_TINY = "codec_tiny"  # configs/encodec.py:tiny on the synthetic corpus, 16 kHz, 4 x 256
+AUDIOGEN_TINY = "audiogen_tiny"  # configs/audiogen.py:tiny over codec_tiny, with MiniLM
+SOUNDSTORM_TINY = "soundstorm_tiny"  # configs/soundstorm.py:tiny over codec_tiny, with MiniLM
 
 
 def path(name: str) -> str:

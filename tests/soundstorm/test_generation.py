@@ -159,3 +159,32 @@ def test_evaluate_soundstorm_script(storm_dir, tmp_path):
                                     "mel distance at most 1.5x the round trip's"}
   assert (out / "spectrograms.png").stat().st_size > 0
   assert "| level 1 |" in r.stdout and "targets:" in r.stdout
+
+
+def test_demo_report(storm_dir, tmp_path, tmp_path_factory):
+  """scripts/demo.py's report: every audio file it references exists and decodes, every image
+  exists, and the timing table's numbers are the run's (report.json)."""
+  import re  # pylint: disable=g-import-not-at-top
+  out = tmp_path / "demo"
+  r = run_in_process(os.path.join(ROOT, "scripts", "demo.py"), "--lm",
+                     lm_helpers.shared_model_dir(tmp_path_factory), "--soundstorm", storm_dir,
+                     "--examples", "2", "--out", str(out))
+  assert r.returncode == 0, r.stderr
+  assert r.stdout.strip().endswith("report.html")
+  page = (out / "report.html").read_text()
+  report = json.loads((out / "report.json").read_text())
+  audio = re.findall(r"<audio controls src='([^']+)'", page)
+  images = re.findall(r"<img src='([^']+)'", page)
+  assert len(audio) == 2 * 4 and len(images) == 2 * 4  # real clip + three modes, per caption
+  for src in audio:
+    data, rate = soundfile.read(out / src, dtype="float32")
+    assert rate == SAMPLE_RATE and data.shape == (SAMPLE_RATE,) and np.isfinite(data).all()
+  for src in images:
+    assert (out / src).read_bytes()[:4] == b"\x89PNG"
+  assert [t["mode"] for t in report["timings"]] == ["LM alone", "LM + SoundStorm",
+                                                    "SoundStorm alone"]
+  for t in report["timings"]:
+    assert t["seconds"] > 0
+    assert f"<td>{t['mode']}</td><td>{t['seconds']:.2f}</td><td>{t['rtf']:.3f}</td>" in page
+  assert report["timings"][1]["passes"] == 16 and report["timings"][2]["passes"] == 17
+  assert "&#10003;" in page or "&#10007;" in page  # per-attribute verdicts
