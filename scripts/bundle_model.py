@@ -31,7 +31,9 @@ def bundle(workdir: str, name: str) -> str:
   readme = os.path.join(dest, "README.md")
   kept = open(readme).read() if os.path.isfile(readme) else None
   shutil.rmtree(dest, ignore_errors=True)
-  shutil.copytree(export, dest, ignore=shutil.ignore_patterns(checkpoints.STATE_DIR))
+  # Everything but the model's own weights (the codec's state/ below is copied as it is).
+  shutil.copytree(export, dest, ignore=lambda d, names: [checkpoints.STATE_DIR]
+                  if os.path.samefile(d, export) else [])
   with ocp.StandardCheckpointer() as ckptr:
     state = ckptr.restore(os.path.join(export, checkpoints.STATE_DIR))
 

@@ -177,7 +177,8 @@ def render(report) -> str:
            f"<code>{esc(report['soundstorm'])}</code><br>{len(report['captions'])} held-out "
            f"captions of the synthetic corpus, {report['seconds']:g} s each at "
            f"{report['sample_rate']} Hz; whole run {report['wall_seconds']:.1f} s.</p>",
-           "<h2>Timings (this run)</h2><table><tr><th>mode</th><th>seconds</th>"
+           "<h2>Timings (this run; each mode's first call, so compilation included)</h2>"
+           "<table><tr><th>mode</th><th>seconds</th>"
            "<th>real-time factor</th><th>LM tokens/s</th><th>SoundStorm passes</th></tr>"]
   for t in report["timings"]:
     tps = f"{t['tokens_per_s']:.0f}" if "tokens_per_s" in t else ""
