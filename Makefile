@@ -22,6 +22,7 @@ bench: $(STAMP)
 	$(PY) bench/codec_speed.py
 	$(PY) bench/codec_layers.py
 	$(PY) bench/lm_decode.py
+	$(PY) bench/lm_train_step.py
 	$(PY) bench/soundstorm_decode.py
 
 # Text to audio with the bundled models (codec, AudioGen-style LM, SoundStorm): 8 held-out
