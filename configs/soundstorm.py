@@ -116,5 +116,5 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config.eval.batch_size = 16 if tiny else 64  # eval batch (global)
   config.eval.num_batches = 4 if tiny else 16  # eval batches
   config.eval.seed = 0                     # same clips every eval
-  config.eval.at_start = True              # also evaluate the untrained model
+  config.eval.at_start = tiny              # also evaluate the untrained model (cheap only at tiny)
   return config
