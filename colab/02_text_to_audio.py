@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -81,12 +83,16 @@ print("devices:", jax.devices())
 # %% [markdown]
 # ## Parameters
 # - `MODEL_DIR`: a model folder (`launch/convert.py musicgen|audiocraft`, or a training
-#   `WORKDIR/export`). Empty: notebook 03's export.
+#   `WORKDIR/export`). Empty: the bundled tiny AudioGen-style LM.
+# - `SOUNDSTORM_DIR`: a SoundStorm folder for the finer codec levels behind the LM. Empty:
+#   the bundled tiny SoundStorm when `MODEL_DIR` is the bundled LM (the two share a codec),
+#   else none.
 # - `DURATION`: seconds per clip (at most the model's window here; longer is the long-form
 #   section's job). `SEED`: the random stream; the same seed gives the same audio.
 
 # %% tags=["parameters"]
 MODEL_DIR = os.environ.get("SOUNDGEN_MODEL_DIR", "")
+SOUNDSTORM_DIR = os.environ.get("SOUNDGEN_SOUNDSTORM_DIR", "")
 DURATION = float(os.environ.get("SOUNDGEN_DURATION", "4"))
 SEED = int(os.environ.get("SOUNDGEN_SEED", "0"))
 WORKDIR = os.environ.get("SOUNDGEN_WORKDIR", "workdirs/colab_02")
@@ -96,13 +102,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from IPython.display import Audio, display  # noqa: E402
 
-from soundgen_jax import AudioGen  # noqa: E402
+from soundgen_jax import AudioGen, SoundStorm, assets  # noqa: E402
 
 if not MODEL_DIR:
-  MODEL_DIR = "workdirs/colab_03/export"
-  if not os.path.isdir(MODEL_DIR):
-    raise FileNotFoundError("no MODEL_DIR: run 03_train_tiny first (it writes "
-                            f"{MODEL_DIR}), or set MODEL_DIR to a converted model folder")
+  MODEL_DIR = assets.path(assets.AUDIOGEN_TINY)
+  SOUNDSTORM_DIR = SOUNDSTORM_DIR or assets.path(assets.SOUNDSTORM_TINY)
 model = AudioGen.get_pretrained(MODEL_DIR)
 DURATION = min(DURATION, model.max_duration)
 print(f"{model.name}: {model.sample_rate} Hz, {model.audio_channels} channel(s), "
@@ -192,8 +196,27 @@ print(f"{long_wav.shape[-1] / model.sample_rate:.2f} s in windows of {model.max_
 show(long_wav, [f"{c}, {long_duration:g} s" for c in captions])
 
 # %% [markdown]
+# ## LM + SoundStorm
+# The LM makes the first codec level, SoundStorm the finer ones in a few parallel passes
+# (the paper's schedule: 16 iterations for the first level it decodes, 1 for each other).
+
+# %%
+if SOUNDSTORM_DIR:
+  model.set_generation_params(duration=model.max_duration)
+  model.set_soundstorm(SoundStorm.get_pretrained(SOUNDSTORM_DIR), levels=1)
+  model.set_seed(SEED)
+  both = model.generate(captions)
+  print(f"LM {model.last_stats.line()}; SoundStorm {model.soundstorm.last_stats['passes']} "
+        "passes")
+  model.set_soundstorm(None)
+  show(both, [f"LM + SoundStorm: {c}" for c in captions])
+else:
+  print("no SOUNDSTORM_DIR: skipped")
+
+# %% [markdown]
 # From a shell, one WAV per caption and `generation.json` with the settings and speed:
 #
 # ```bash
 # python launch/generate.py --model MODEL_DIR --text "a siren rising" --duration 4 --out OUT
+# python launch/generate.py --model MODEL_DIR --soundstorm SOUNDSTORM_DIR --text "a siren rising"
 # ```

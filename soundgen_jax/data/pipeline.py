@@ -15,8 +15,11 @@ Batches by view of the task (see tasks.py):
 `valid` is False only for the padding rows of the last batch of an eval split.
 
 The train split repeats forever; each epoch is a fresh permutation seeded by (seed, epoch).
-Other splits are read once. Each host reads shard `shard_index` of `num_shards` (disjoint
-shards that together cover each epoch). Bad examples are skipped and counted, never raised.
+Other splits are read once. Each host reads shard `shard_index` of `num_shards`: every
+`num_shards`-th block of `batch_size` examples, so the shards are disjoint, cover each epoch,
+and the hosts' batches side by side are the batch of one host reading it all (the global batch
+does not depend on the process count). `set_state_from_shards` resumes a run on another process
+count. Bad examples are skipped and counted, never raised.
 """
 from __future__ import annotations
 
@@ -123,6 +126,33 @@ class DataIterator:
     self._done = bool(state.get("done", False))
     self.close()
 
+  def set_state_from_shards(self, states: list[Mapping[str, Any]]) -> None:
+    """Continues where the hosts of a run stopped (`states`: one per host, in process order),
+    whatever this run's process count. Across counts it is exact when the hosts stood at the
+    same place (same epoch, no example skipped): their positions add up to the one-host one."""
+    if len(states) == self.num_shards:
+      self.set_state(states[self.shard_index])
+      return
+    old = len(states)
+    for k, state in enumerate(states):
+      if state.get("shard_index") != k or state.get("num_shards") != old:
+        raise DataError(f"data state {k} of {old} is for shard {state.get('shard_index')} of "
+                        f"{state.get('num_shards')}; the checkpoint's data states are mixed up")
+    global_batch = self.batch_size * self.num_shards
+    epoch = max(int(s["epoch"]) for s in states)
+    consumed = sum(int(s["position"]) for s in states if int(s["epoch"]) == epoch)
+    full, rest = divmod(consumed, global_batch)
+    ahead = min(max(rest - self.shard_index * self.batch_size, 0), self.batch_size)
+    first = self.shard_index == 0  # the counts, once
+    skipped: collections.Counter[str] = collections.Counter()
+    for s in states:
+      skipped.update(s.get("skipped", {}))
+    self.set_state({**states[0], "shard_index": self.shard_index, "num_shards": self.num_shards,
+                    "epoch": epoch, "position": full * self.batch_size + ahead,
+                    "kept": sum(int(s.get("kept", 0)) for s in states) if first else 0,
+                    "skipped": dict(skipped) if first else {},
+                    "done": all(bool(s.get("done", False)) for s in states)})
+
   def close(self) -> None:
     """Stops the background reading (the position is kept; iterating again resumes)."""
     if self._elements is not None:
@@ -195,7 +225,7 @@ class DataIterator:
     if self._indexed:
       ds = task.source.records(self.split, epoch, self.seed, shuffle=self.repeat,
                                shard_index=self.shard_index, num_shards=self.num_shards,
-                               start=start)
+                               start=start, block=self.batch_size)
       if not self.repeat and epoch == 0 and start == 0 and not task.source.num_input_examples(
           self.split):
         raise DataError(f"{task.name}: split {self.split!r} is empty (give manifest entries a "
@@ -210,19 +240,22 @@ class DataIterator:
     return ds.prefetch(tf.data.AUTOTUNE)
 
   def _file_records(self, epoch: int, start: int) -> tf.data.Dataset:
-    """Records of a file source (cached codes): one file order for all epochs, sharded by
-    example, shuffled per epoch with a seeded buffer, then `start` records skipped."""
+    """Records of a file source (cached codes): one file order for all epochs, shuffled per
+    epoch with a seeded buffer, sharded in blocks of a batch, then `start` records skipped.
+    Every host reads every record (codes are small) so that the shuffle is the one-host one."""
     source = self.task.source
     if not source.list_shards(self.split):
       raise DataError(f"{self.task.name}: no shards for split {self.split!r} "
                       f"({source}); make them with launch/tokenize.py")
     ds = source.get_dataset(self.split, shuffle=False)
-    ds = ds.shard(self.num_shards, self.shard_index)
     ds = ds.map(lambda ex: {**ex, "epoch": tf.constant(epoch, tf.int64),
                             "seed": tf.constant(self.seed, tf.int64)})
     if self.repeat:
       buffer = self.task.shuffle_buffer_size or 1000
       ds = ds.shuffle(buffer, seed=_mix_seed(self.seed, epoch), reshuffle_each_iteration=False)
+    if self.num_shards > 1:
+      n, k, b = self.num_shards, self.shard_index, self.batch_size
+      ds = ds.enumerate().filter(lambda i, ex: (i // b) % n == k).map(lambda i, ex: ex)
     return ds.skip(start)
 
   def _frames_per_example(self) -> int:

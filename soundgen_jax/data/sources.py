@@ -114,11 +114,13 @@ class ClipSource:
     raise NotImplementedError
 
   def indices(self, split: str, epoch: int, seed: int, shuffle: bool, shard_index: int = 0,
-              num_shards: int = 1) -> np.ndarray:
+              num_shards: int = 1, block: int = 1) -> np.ndarray:
     """Example indices of `split` for one epoch of one shard, in reading order.
 
-    Each epoch is a permutation seeded by (seed, epoch) when `shuffle`; shard k takes positions
-    k, k + num_shards, ... of it, so shards are disjoint and together cover the epoch.
+    Each epoch is a permutation seeded by (seed, epoch) when `shuffle`; cut into blocks of
+    `block` positions, shard k takes blocks k, k + num_shards, ..., so shards are disjoint and
+    together cover the epoch. With `block` = the per-host batch, the hosts' batches side by
+    side are the batch one host reading everything would get.
     """
     n = self.num_examples(split)
     offset = 0
@@ -127,7 +129,8 @@ class ClipSource:
     order = np.arange(n, dtype=np.int64)
     if shuffle:
       order = np.random.default_rng([seed, epoch, 0x5EED]).permutation(n)
-    return order[shard_index::num_shards] + offset
+    mine = (np.arange(n) // max(int(block), 1)) % num_shards == shard_index
+    return order[mine] + offset
 
 
 class SyntheticSource(ClipSource):
@@ -348,10 +351,11 @@ class IndexDataSource(seqio.DataSource):
                         num_shards=count)
 
   def records(self, split: str, epoch: int, seed: int, shuffle: bool, shard_index: int = 0,
-              num_shards: int = 1, start: int = 0) -> tf.data.Dataset:
+              num_shards: int = 1, start: int = 0, block: int = 1) -> tf.data.Dataset:
     """The records of one epoch of one shard, from position `start` on."""
     split = canonical_split(split)
-    order = self.clips.indices(split, epoch, seed, shuffle, shard_index, num_shards)[start:]
+    order = self.clips.indices(split, epoch, seed, shuffle, shard_index, num_shards,
+                               block)[start:]
     n = len(order)
     return tf.data.Dataset.from_tensor_slices({
         "split": np.array([split] * n, dtype=np.bytes_).reshape(n),

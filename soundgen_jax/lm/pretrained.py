@@ -16,6 +16,7 @@ import os
 import shutil
 from typing import Any
 
+import jax
 import ml_collections
 from flax import nnx
 
@@ -77,11 +78,14 @@ def save_folder(out_dir: str, model: Any, entries: dict[str, Any], *,
   out_dir = os.path.abspath(out_dir)
   os.makedirs(out_dir, exist_ok=True)
   text = dict(text) if text else None
+  first = jax.process_index() == 0  # with several processes all call this; one copies
   if text_dir:
-    _copy_tree(text_dir, os.path.join(out_dir, TEXT_DIR))
+    if first:
+      _copy_tree(text_dir, os.path.join(out_dir, TEXT_DIR))
     text["checkpoint"] = TEXT_DIR
   if codec_dir:
-    _copy_tree(codec_dir, os.path.join(out_dir, CODEC_DIR))
+    if first:
+      _copy_tree(codec_dir, os.path.join(out_dir, CODEC_DIR))
   elif codec is not None:
     checkpoints.save_model(os.path.join(out_dir, CODEC_DIR), codec,
                            {"family": encodec.FAMILY, "model": codec.config.to_dict()})

@@ -1,11 +1,14 @@
-"""Device mesh, the logical axis rules, and sharded model construction.
+"""Device mesh, the logical axis rules, sharded construction and global batches.
 
 Every parameter names its axes logically (`('embed', 'mlp')`); the one table below maps those
-names to the mesh axes `data`, `fsdp` and `model`. Change the table, not the models.
+names to the mesh axes `data`, `fsdp` and `model`. Change the table, not the models. The
+training loop builds its mesh, train-state shardings and global batches with the helpers here
+(`mesh_from_config`, `abstract_shardings`, `init_sharded`, `to_global`, `batch_shardings`).
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import jax
 import numpy as np
@@ -54,6 +57,11 @@ def make_mesh(data: int = -1, fsdp: int = 1, model: int = 1,
   return Mesh(grid, MESH_AXES, axis_types=(AxisType.Auto,) * 3)
 
 
+def mesh_from_config(mesh_config: Any, devices: Sequence[jax.Device] | None = None) -> Mesh:
+  """The mesh of a config's `mesh.{data,fsdp,model}` (ValueError naming the sizes if wrong)."""
+  return make_mesh(mesh_config.data, mesh_config.fsdp, mesh_config.model, devices=devices)
+
+
 def logical_to_mesh(spec: Sequence[str | None] | None, mesh: Mesh) -> P:
   """Maps one logical PartitionSpec to mesh axes, dropping mesh axes of size 1 or used twice."""
   if spec is None:
@@ -100,6 +108,17 @@ def state_shardings(state: nnx.State, mesh: Mesh) -> nnx.State:
   return jax.tree.map(one, state, is_leaf=lambda x: isinstance(x, nnx.Variable))
 
 
+def abstract_shardings(init: Callable[[], Any], mesh: Mesh) -> tuple[Any, Any]:
+  """(abstract result of `init`, its shardings from the Variables' logical axis names)."""
+  abstract = jax.eval_shape(init)
+  return abstract, state_shardings(abstract, mesh)
+
+
+def init_sharded(init: Callable[[], Any], shardings: Any) -> Any:
+  """Runs `init` compiled, every array created directly in its sharded place."""
+  return jax.jit(init, out_shardings=shardings)()
+
+
 def sharded_init(build: Callable[[], nnx.Module], mesh: Mesh | None = None) -> nnx.Module:
   """Builds a module with one compiled initialiser; on a mesh, every parameter is created
   directly in its sharded place.
@@ -124,3 +143,12 @@ def batch_sharding(mesh: Mesh, ndim: int) -> NamedSharding:
 def global_batch(local: np.ndarray, mesh: Mesh) -> jax.Array:
   """Builds the global array from this host's shard of the batch (multi-host safe)."""
   return jax.make_array_from_process_local_data(batch_sharding(mesh, local.ndim), local)
+
+
+def to_global(batch: Mapping[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:
+  """Global arrays from this host's rows of every field of a batch."""
+  return {k: global_batch(np.asarray(v), mesh) for k, v in batch.items()}
+
+
+def batch_shardings(batch: Mapping[str, Any], mesh: Mesh) -> dict[str, NamedSharding]:
+  return {k: batch_sharding(mesh, np.ndim(v)) for k, v in batch.items()}

@@ -8,7 +8,8 @@ and optionally phase(step) (e.g. a warmup with its own step function), prepare_b
 side, e.g. captions -> ids), init_extra, eval_step / eval_finalize, learning_rates and export. `train()` does
 the rest: mesh, sharded init, data (one shard per host, global batches), the jitted step with
 donated state, logging (metrics.jsonl, TensorBoard, progress with ETA), periodic eval,
-checkpoints (resume from WORKDIR by default) and the NaN / Inf stop.
+checkpoints (resume from WORKDIR by default, setting damaged ones aside), the NaN / Inf stop,
+and SIGTERM: the run finishes its step, checkpoints it and raises `Preempted`.
 
 The config fields the loop reads are the common ones of DESIGN.md: seed, total_steps,
 batch_size, log_every_steps, eval_every_steps, checkpoint_every_steps, keep_checkpoints,
@@ -17,8 +18,13 @@ eval_every_steps > 0.
 """
 from __future__ import annotations
 
+import gc
 import json
+import logging
 import os
+import signal
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol
@@ -31,7 +37,7 @@ from flax import nnx
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 from soundgen_jax.cli import UserError
-from soundgen_jax.parallel import sharding
+from soundgen_jax.parallel import distributed, sharding
 from soundgen_jax.training import checkpoints, metrics as metrics_lib, train_state
 from soundgen_jax.training.optimizers import learning_rate_schedule, make_optimizer
 from soundgen_jax.training.train_state import TrainState
@@ -46,6 +52,15 @@ class ConfigError(UserError):
 
 class NonFiniteLossError(RuntimeError):
   """A loss became NaN or Inf; the run stopped and its last good checkpoint is kept."""
+
+
+class Preempted(Exception):
+  """SIGTERM: the run finished its step, checkpointed it and stopped; rerun to resume."""
+
+  def __init__(self, step: int, directory: str):
+    super().__init__(f"preempted (SIGTERM): saved the checkpoint of step {step} in "
+                     f"{directory}; rerun the same command to resume")
+    self.step = step
 
 
 class DataIterator(Protocol):
@@ -115,7 +130,8 @@ class Trainer:
     return {k: float(v) for k, v in sums.items() if np.ndim(v) == 0}
 
   def export(self, state: TrainState, directory: str) -> None:
-    """Writes the usable model (e.g. with `checkpoints.save_model`)."""
+    """Writes the usable model (e.g. with `checkpoints.save_model`). Called on every process:
+    orbax saves collectively, plain files are for process 0 to write."""
 
 
 def default_iterator_factory() -> IteratorFactory:
@@ -135,24 +151,6 @@ def _check_common(config: Any) -> None:
       raise ConfigError(f"config.{field} must be >= 0 (0: only at the end), got {config[field]}")
 
 
-def make_mesh(config: Any) -> jax.sharding.Mesh:
-  try:
-    return sharding.make_mesh(config.mesh.data, config.mesh.fsdp, config.mesh.model)
-  except ValueError as e:
-    raise ConfigError(f"config.mesh: {e}") from None
-
-
-def state_shardings(trainer: Trainer, mesh: jax.sharding.Mesh) -> tuple[Any, Any]:
-  """(abstract train state, its shardings from the parameters' logical axis names)."""
-  abstract = jax.eval_shape(trainer.init_state)
-  return abstract, sharding.state_shardings(abstract, mesh)
-
-
-def init_sharded(trainer: Trainer, shardings: Any) -> TrainState:
-  """Builds the train state with every array created in its sharded place."""
-  return jax.jit(trainer.init_state, out_shardings=shardings)()
-
-
 def jit_train_step(trainer: Trainer, shardings: Any, batch_shardings: Any,
                    mesh: jax.sharding.Mesh, phase: str | None = None) -> Callable:
   """(state, batch) -> (state, metrics, all_finite); state donated, metrics replicated."""
@@ -170,12 +168,82 @@ def jit_train_step(trainer: Trainer, shardings: Any, batch_shardings: Any,
                  out_shardings=(shardings, replicated, replicated), donate_argnums=0)
 
 
-def to_global(batch: Mapping[str, np.ndarray], mesh: jax.sharding.Mesh) -> dict[str, jax.Array]:
-  return {k: sharding.global_batch(np.asarray(v), mesh) for k, v in batch.items()}
+class _PreemptionWatch:
+  """Whether to stop after step `step` for a SIGTERM. One process: a signal-handler flag.
+  Several: JAX's preemption sync point (jax.distributed installs its own SIGTERM handler), so
+  that every host stops after the same step."""
+
+  def __init__(self):
+    self.sync = jax.process_count() > 1
+    self.flag = False
+    self._old = None
+    if not self.sync and threading.current_thread() is threading.main_thread():
+      self._old = signal.signal(signal.SIGTERM, self._on_signal)
+
+  def _on_signal(self, signum, frame):  # pylint: disable=unused-argument
+    self.flag = True
+
+  def reached(self, step: int) -> bool:
+    if not self.sync:
+      return self.flag
+    from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+    try:
+      return multihost_utils.reached_preemption_sync_point(step)
+    except RuntimeError as e:  # jax_enable_preemption_service off: no sync point to reach
+      if jax.process_index() == 0:
+        print(f"SIGTERM will not checkpoint: {e}", file=sys.stderr, flush=True)
+      self.sync, self._old = False, None
+      return False
+
+  def close(self) -> None:
+    if self._old is not None:
+      signal.signal(signal.SIGTERM, self._old)
+      self._old = None
 
 
-def batch_shardings_of(batch: Mapping[str, np.ndarray], mesh: jax.sharding.Mesh):
-  return {k: sharding.batch_sharding(mesh, np.ndim(v)) for k, v in batch.items()}
+def _restore_newest_intact(ckpt: checkpoints.TrainCheckpointer, target: dict[str, Any]):
+  """(step, flat state, data states) of the newest checkpoint that restores, each damaged one
+  (files missing or truncated) reported in one line and renamed `<step>.damaged`; None if
+  none is left. Every process takes the same decision."""
+  while (step := ckpt.latest_step()) is not None:
+    reason = ckpt.damage(step)
+    restored = None
+    if not distributed.any_process(reason is not None):
+      try:
+        restored = ckpt.restore(step, target)
+      except Exception as e:  # pylint: disable=broad-exception-caught
+        if not checkpoints.looks_damaged(e):
+          if isinstance(e, ValueError):  # orbax: the saved tree or shapes differ
+            first = str(e).strip().splitlines()[0]
+            _drop_failed_reads()
+            raise UserError(f"checkpoint {step} in {ckpt.directory} does not fit this config "
+                            f"({first}); resume with the config it was written with "
+                            f"(WORKDIR/{RUN_CONFIG_FILE}) or use a new --workdir") from None
+          raise
+        reason = " ".join(str(e).split())[:160]
+        _drop_failed_reads()
+    if not distributed.any_process(restored is None):
+      return (step, *restored)
+    moved = ckpt.set_aside(step)
+    if jax.process_index() == 0:
+      print(f"checkpoint {step} is damaged ({reason or 'on another process'}): moved it to "
+            f"{moved}, resuming from the newest intact one", file=sys.stderr, flush=True)
+  return None
+
+
+def _drop_failed_reads() -> None:
+  """Collects the read tasks a failed orbax restore leaves behind without their "Task exception
+  was never retrieved" / "Event loop is closed" reports (the failure is reported once)."""
+  hook, logger = sys.unraisablehook, logging.getLogger("asyncio")
+  level = logger.level
+  sys.unraisablehook = lambda unraisable: None
+  logger.setLevel(logging.CRITICAL + 1)
+  try:
+    time.sleep(0.2)  # tensorstore's last callbacks
+    gc.collect()
+  finally:
+    sys.unraisablehook = hook
+    logger.setLevel(level)
 
 
 def train(config: Any, workdir: str, trainer: Trainer,
@@ -187,7 +255,10 @@ def train(config: Any, workdir: str, trainer: Trainer,
   make_iterator = make_iterator or default_iterator_factory()
   workdir = os.path.abspath(workdir)
   os.makedirs(workdir, exist_ok=True)
-  mesh = make_mesh(config)
+  try:
+    mesh = sharding.mesh_from_config(config.mesh)
+  except ValueError as e:
+    raise ConfigError(f"config.mesh: {e}") from None
   n_proc, proc = jax.process_count(), jax.process_index()
   batch_split = mesh.shape["data"] * mesh.shape["fsdp"]
   if config.batch_size % batch_split or config.batch_size % n_proc:
@@ -195,24 +266,28 @@ def train(config: Any, workdir: str, trainer: Trainer,
                       f"mesh's data x fsdp = {batch_split} and the {n_proc} processes")
   total = int(config.total_steps)
 
-  abstract, shardings = state_shardings(trainer, mesh)
+  abstract, shardings = sharding.abstract_shardings(trainer.init_state, mesh)
   # Data first: a bad data setting then ends before orbax starts its background threads.
   data = _open_data(make_iterator, config.data, split="train",
                     batch_size=config.batch_size // n_proc, seed=config.seed,
                     shard_index=proc, num_shards=n_proc)
   ckpt = checkpoints.TrainCheckpointer(workdir, config.keep_checkpoints,
                                        config.get("async_checkpoints", True))
-  start = ckpt.latest_step()
-  if start is not None:
-    flat, data_state = ckpt.restore(start, train_state.abstract_flat(abstract, shardings))
-    state = train_state.from_flat(abstract, flat)
-    data.set_state(data_state[proc])
-    if proc == 0:
-      metrics_lib.truncate_metrics(workdir, start)
-  else:
+  try:
+    restored = _restore_newest_intact(ckpt, train_state.abstract_flat(abstract, shardings))
+    if restored is not None:
+      start, flat, data_states = restored
+      state = train_state.from_flat(abstract, flat)
+      _set_data_state(data, data_states, proc)
+  except BaseException:
+    ckpt.close()
+    raise
+  if restored is None:
     start = 0
-    state = init_sharded(trainer, shardings)
+    state = sharding.init_sharded(trainer.init_state, shardings)
   if proc == 0:
+    # A fresh start drops the records of an earlier attempt that left no usable checkpoint.
+    metrics_lib.truncate_metrics(workdir, start if restored is not None else -1)
     with open(os.path.join(workdir, RUN_CONFIG_FILE), "w") as f:
       f.write(config.to_json_best_effort(indent=2, sort_keys=True))
 
@@ -232,6 +307,7 @@ def train(config: Any, workdir: str, trainer: Trainer,
   step_fns: dict[str, Callable] = {}
   pending_finite: list[tuple[int, jax.Array]] = []
   checkpointed = start
+  preemption = _PreemptionWatch()
   t_last, s_last = time.perf_counter(), start
 
   def check_finite():
@@ -254,18 +330,20 @@ def train(config: Any, workdir: str, trainer: Trainer,
         raise UserError("the training data ran out; use a repeating training split") from None
       except _data_errors() as e:
         raise UserError(f"config.data: {e}") from None
-      batch = to_global(trainer.prepare_batch(batch), mesh)
+      batch = sharding.to_global(trainer.prepare_batch(batch), mesh)
       phase = trainer.phase(step)
       if phase not in step_fns:
-        step_fns[phase] = jit_train_step(trainer, shardings, batch_shardings_of(batch, mesh),
+        step_fns[phase] = jit_train_step(trainer, shardings, sharding.batch_shardings(batch, mesh),
                                          mesh, phase)
       state, metrics, finite = step_fns[phase](state, batch)
       pending_finite.append((step, finite))
+      preempted = preemption.reached(step)  # every step, on every process
       is_log = step % config.log_every_steps == 0 or step == total
-      is_eval = evaluate and ((config.eval_every_steps and step % config.eval_every_steps == 0)
-                              or step == total)
+      # A preempted run saves at once: an eval due at that step is skipped.
+      is_eval = evaluate and not preempted and (
+          (config.eval_every_steps and step % config.eval_every_steps == 0) or step == total)
       is_ckpt = (config.checkpoint_every_steps and step % config.checkpoint_every_steps == 0) \
-          or step == total
+          or step == total or preempted
       if is_log:
         values = {k: float(v) for k, v in jax.device_get(metrics).items()}
         check_finite()
@@ -283,14 +361,18 @@ def train(config: Any, workdir: str, trainer: Trainer,
         log.print(f"step {step}: " + ", ".join(f"{k} {v:.4g}" for k, v in _headline(last_eval)))
       if is_ckpt:
         check_finite()
-        ckpt.save(step, train_state.to_flat(state), _gather_json(data.get_state()))
+        ckpt.save(step, train_state.to_flat(state), distributed.gather_json(data.get_state()))
         checkpointed = step
       log.advance(1)
+      if preempted and step < total:
+        ckpt.wait()
+        raise Preempted(step, ckpt.directory)
     check_finite()
     ckpt.wait()
-    if proc == 0 and checkpointed == total:
+    if checkpointed == total:  # every process takes part (orbax writes collectively)
       trainer.export(state, os.path.join(workdir, EXPORT_DIR))
   finally:
+    preemption.close()
     log.close()
     ckpt.close()
   skipped = data.skipped()
@@ -315,18 +397,20 @@ def _open_data(make_iterator: IteratorFactory, data_config: Any, **kwargs) -> Da
     raise ConfigError(f"config.data: {e}") from None
 
 
-def _gather_json(obj: Any) -> list[Any]:
-  """Every process's JSON-able `obj`, in process order (each host reads its own data shard, so
-  the checkpoint keeps every host's iterator position)."""
-  if jax.process_count() == 1:
-    return [obj]
-  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
-  raw = np.frombuffer(json.dumps(obj).encode(), np.uint8)
-  sizes = np.asarray(multihost_utils.process_allgather(np.array([raw.size]))).reshape(-1)
-  padded = np.zeros((int(sizes.max()),), np.uint8)
-  padded[:raw.size] = raw
-  rows = np.asarray(multihost_utils.process_allgather(padded))
-  return [json.loads(bytes(rows[i, :sizes[i]]).decode()) for i in range(len(sizes))]
+def _set_data_state(data: DataIterator, states: list[Any], proc: int) -> None:
+  """Each host's iterator position from the checkpoint (which keeps every host's), moved onto
+  another process count when the iterator can (`set_state_from_shards`)."""
+  reshard = getattr(data, "set_state_from_shards", None)
+  try:
+    if reshard is not None:
+      reshard(states)
+    elif len(states) == jax.process_count():
+      data.set_state(states[proc])
+    else:
+      raise UserError(f"the checkpoint was written by {len(states)} processes and this run has "
+                      f"{jax.process_count()}; its data iterator cannot change process count")
+  except _data_errors() as e:
+    raise UserError(f"config.data: {e}") from None
 
 
 def _headline(values: Mapping[str, float], limit: int = 6):
@@ -347,17 +431,27 @@ def _make_evaluator(config, trainer, shardings, mesh, make_iterator):
     data = _open_data(make_iterator, config.data, split=ev.split,
                       batch_size=ev.batch_size // n_proc, seed=ev.get("seed", 0),
                       shard_index=proc, num_shards=n_proc)
-    sums = None
+    sums = template = None
     for _ in range(ev.num_batches):
       try:
-        batch = to_global(trainer.prepare_batch(next(data)), mesh)
+        local = trainer.prepare_batch(next(data))
       except StopIteration:
-        break
+        local = None
       except _data_errors() as e:
         raise UserError(f"config.data: {e}") from None
+      # Hosts whose shard ran out feed padding rows until every host's has.
+      if not distributed.any_process(local is not None):
+        break
+      if local is None:
+        if template is None:
+          raise UserError(f"process {proc} got no {ev.split!r} batch: the split has fewer "
+                          "examples than processes; lower config.eval.batch_size")
+        local = {k: np.zeros_like(v) for k, v in template.items()}
+      template = template or local
+      batch = sharding.to_global(local, mesh)
       if eval_fn is None:
         eval_fn = jax.jit(trainer.eval_step,
-                          in_shardings=(shardings, batch_shardings_of(batch, mesh)),
+                          in_shardings=(shardings, sharding.batch_shardings(batch, mesh)),
                           out_shardings=NamedSharding(mesh, P()))
       out = eval_fn(state, batch)
       sums = out if sums is None else jax.tree.map(jnp.add, sums, out)
@@ -366,3 +460,21 @@ def _make_evaluator(config, trainer, shardings, mesh, make_iterator):
     return trainer.eval_finalize(jax.device_get(sums))
 
   return evaluate
+
+
+# The old names of the sharding helpers (now in soundgen_jax.parallel.sharding), kept until
+# bench/train_step.py moves to those.
+def make_mesh(config: Any) -> jax.sharding.Mesh:
+  return sharding.mesh_from_config(config.mesh)
+
+
+def state_shardings(trainer: Trainer, mesh: jax.sharding.Mesh) -> tuple[Any, Any]:
+  return sharding.abstract_shardings(trainer.init_state, mesh)
+
+
+def init_sharded(trainer: Trainer, shardings: Any) -> TrainState:
+  return sharding.init_sharded(trainer.init_state, shardings)
+
+
+to_global = sharding.to_global
+batch_shardings_of = sharding.batch_shardings

@@ -121,6 +121,38 @@ def test_host_shards_are_disjoint_and_cover_the_data(tmp_path):
   assert len(eval_ids) == len(set(eval_ids)) == 7
 
 
+def test_host_batches_side_by_side_are_the_one_host_batch_and_resume_on_any_count(tmp_path):
+  """Shards take alternate blocks of a batch: disjoint, covering the epoch, and the hosts'
+  batches laid side by side are what one host reads; a position saved by 2 hosts continues on
+  1 (and back) where it stood."""
+  folder = tmp_path / "a"
+  folder.mkdir()
+  write_good(str(folder), 12, seconds=0.1)
+  config = dict(path=str(folder), eval_fraction=0.0, task="user_text_audio", **SMALL)
+  make = lambda k, n: pipeline.make_iterator(config, split="train", batch_size=6 // n, seed=5,
+                                             shard_index=k, num_shards=n)
+  one = _take(make(0, 1), 4)  # two epochs of 12
+  hosts = [make(0, 2), make(1, 2)]
+  for want in one[:3]:
+    got = [next(h) for h in hosts]
+    assert list(want["id"]) == [i for g in got for i in g["id"]]
+    np.testing.assert_array_equal(want["audio"], np.concatenate([g["audio"] for g in got]))
+  epoch = [i for b in one[:2] for i in b["id"]]
+  assert len(set(epoch)) == 12  # the shards together covered the epoch, each once
+  # 2 -> 1: the next batch is the one-host run's 4th.
+  states = json.loads(json.dumps([h.get_state() for h in hosts]))
+  resumed = make(0, 1)
+  resumed.set_state_from_shards(states)
+  _assert_same(one[3], next(resumed))
+  # 1 -> 2, and the same count as saved.
+  back = [make(0, 2), make(1, 2)]
+  for h in back:
+    h.set_state_from_shards([resumed.get_state()])
+  assert [i for h in back for i in next(h)["id"]] == list(_take(make(0, 1), 5)[4]["id"])
+  with pytest.raises(pipeline.DataError, match="mixed up"):
+    make(0, 1).set_state_from_shards(states[::-1])
+
+
 def test_bad_files_are_skipped_and_counted(tmp_path):
   path, n_good, reasons = make_bad_manifest(tmp_path)
   config = dict(task="user_text_audio", manifest=path, **SMALL)

@@ -101,6 +101,12 @@ def test_round_trip_through_the_text_codes_task(corpus):
       want = inference.encode(model, audio[None]).codes[0]
       np.testing.assert_array_equal(codes[:, :frames], want)
       assert len(np.unique(want)) > 4  # real, varied codes
+  # Two hosts read alternate blocks of a batch of the one shuffled order: side by side, the
+  # one-host batch.
+  one = next(pipeline.make_iterator(config, split="train", batch_size=4, seed=0))
+  two = [next(pipeline.make_iterator(config, split="train", batch_size=2, seed=0, shard_index=k,
+                                     num_shards=2)) for k in range(2)]
+  assert list(one["caption"]) == [c for b in two for c in b["caption"]]
 
 
 def test_hosts_split_the_shards_and_a_rerun_keeps_finished_ones(corpus):

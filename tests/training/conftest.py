@@ -12,11 +12,8 @@ def xla_cache_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module", autouse=True)
 def compile_cache(xla_cache_dir):
-  """Turns the cache on for this module's in-process compiles, and off again after; and, like
-  launch/train.py on CPU, the faster-compiling non-partitionable threefry."""
+  """Turns the cache on for this module's in-process compiles, and off again after."""
   old = jax.config.jax_persistent_cache_min_compile_time_secs
-  old_threefry = jax.config.jax_threefry_partitionable
-  jax.config.update("jax_threefry_partitionable", False)
   jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
   compilation_cache.set_cache_dir(xla_cache_dir)
   compilation_cache.reset_cache()
@@ -24,4 +21,3 @@ def compile_cache(xla_cache_dir):
   compilation_cache.set_cache_dir(None)
   compilation_cache.reset_cache()
   jax.config.update("jax_persistent_cache_min_compile_time_secs", old)
-  jax.config.update("jax_threefry_partitionable", old_threefry)

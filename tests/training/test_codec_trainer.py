@@ -27,11 +27,11 @@ def test_step_on_8_device_mesh_matches_one_device():
   config = tiny_config(**{"mesh.data": 2, "mesh.fsdp": 2, "mesh.model": 2,
                           "optimizer.generator.eps": 1e-3, "optimizer.discriminator.eps": 1e-3})
   trainer = codec_trainer.CodecTrainer(config)
-  mesh8 = trainer_lib.make_mesh(config)
+  mesh8 = sharding.mesh_from_config(config.mesh)
   mesh1 = sharding.make_mesh(1, 1, 1, devices=jax.devices()[:1])
-  abstract, sh8 = trainer_lib.state_shardings(trainer, mesh8)
+  abstract, sh8 = sharding.abstract_shardings(trainer.init_state, mesh8)
   sh1 = sharding.state_shardings(abstract, mesh1)
-  state8 = trainer_lib.init_sharded(trainer, sh8)
+  state8 = sharding.init_sharded(trainer.init_state, sh8)
   state1 = jax.device_put(jax.tree.map(jnp.copy, state8), sh1)
   # Something is really split: a conv kernel over fsdp x model, the batch over data x fsdp.
   specs = {s.spec for s in jax.tree.leaves(sh8)}
@@ -42,8 +42,8 @@ def test_step_on_8_device_mesh_matches_one_device():
       next(SineIterator(config.data, split="train", batch_size=8, seed=0)))
   outs = {}
   for name, mesh, sh, state in (("one", mesh1, sh1, state1), ("eight", mesh8, sh8, state8)):
-    b = trainer_lib.to_global(batch, mesh)
-    step = trainer_lib.jit_train_step(trainer, sh, trainer_lib.batch_shardings_of(b, mesh), mesh)
+    b = sharding.to_global(batch, mesh)
+    step = trainer_lib.jit_train_step(trainer, sh, sharding.batch_shardings(b, mesh), mesh)
     new_state, m, finite = step(state, b)
     assert bool(finite)
     outs[name] = jax.device_get((new_state.params, new_state.variables, m))

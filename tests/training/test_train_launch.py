@@ -59,6 +59,8 @@ def test_killed_run_resumes_with_identical_losses(tmp_path, xla_cache_dir):
      "quantizer_dropout"),
     (["--config=configs/encodec.py:tiny", "--config.data.task=nowhere"], "nowhere"),
     (["--config=configs/encodec.py:tiny"], "--workdir is required"),
+    (["--config=configs/encodec.py:tiny", "--num_processes=2", "--process_id=2"],
+     "--process_id=2 is out of range for --num_processes=2"),
 ])
 def test_bad_flags_are_one_line_errors(tmp_path, xla_cache_dir, args, message):
   workdir = [] if "--workdir" in message else [f"--workdir={tmp_path}"]

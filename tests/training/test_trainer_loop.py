@@ -1,7 +1,12 @@
 """The shared loop with a toy family (what an LM or SoundStorm trainer plugs in): logging,
-checkpoints (keep-N, data position), exact resume, phases, eval, export."""
+checkpoints (keep-N, data position), exact resume, SIGTERM, damaged checkpoints set aside,
+phases, eval, export."""
+import glob
 import json
 import os
+import random
+import shutil
+import signal
 
 import jax
 import jax.numpy as jnp
@@ -11,6 +16,7 @@ import optax
 import pytest
 from flax import nnx
 
+from soundgen_jax.parallel import sharding
 from soundgen_jax.training import checkpoints, metrics, train_state
 from soundgen_jax.training import trainer as trainer_lib
 
@@ -144,6 +150,92 @@ def test_resume_continues_exactly(tmp_path):
   assert resumed == straight
 
 
+def _strip(records):
+  return [{k: v for k, v in r.items() if k != "steps_per_sec"} for r in records]
+
+
+class SigtermData(ToyData):
+  """Sends this process SIGTERM while step `at` runs (its batch is handed over first)."""
+  at = 0
+
+  def __next__(self):
+    batch = super().__next__()
+    if self.split == "train" and self.position == self.at:
+      os.kill(os.getpid(), signal.SIGTERM)
+    return batch
+
+
+def test_sigterm_checkpoints_the_step_and_resumes_exactly(tmp_path, capfd):
+  config = toy_config(log_every_steps=1, checkpoint_every_steps=4, keep_checkpoints=5)
+  straight = _run(config, tmp_path / "a")
+  SigtermData.at = random.randint(2, 7)  # any step but the last
+  before = signal.getsignal(signal.SIGTERM)
+  with pytest.raises(trainer_lib.Preempted, match=f"step {SigtermData.at} in") as stopped:
+    trainer_lib.train(config, str(tmp_path / "b"), ToyTrainer(config), make_iterator=SigtermData,
+                      progress=False)
+  assert stopped.value.step == SigtermData.at
+  assert signal.getsignal(signal.SIGTERM) == before  # the loop's handler is gone again
+  assert os.path.isdir(tmp_path / "b" / "checkpoints" / str(SigtermData.at))
+  assert max(r["step"] for r in metrics.read_metrics(str(tmp_path / "b"))) == SigtermData.at
+  resumed = _run(config, tmp_path / "b")
+  assert f"resumed from {tmp_path / 'b' / 'checkpoints'}/{SigtermData.at}" in capfd.readouterr().err
+  a, b = metrics.read_metrics(str(tmp_path / "a")), metrics.read_metrics(str(tmp_path / "b"))
+  assert _strip(a) == _strip(b)
+  assert resumed == straight
+
+
+def _damage(folder, how):
+  if how == "truncated":
+    for path in glob.glob(os.path.join(folder, "state", "**", "d", "*"), recursive=True):
+      with open(path, "r+b") as f:
+        f.truncate(os.path.getsize(path) // 2)
+  elif how == "missing":  # a half-copied folder
+    shutil.rmtree(os.path.join(folder, "state"))
+  elif how == "empty":  # a full disk
+    for root, _, files in os.walk(folder):
+      for name in files:
+        open(os.path.join(root, name), "w").close()
+
+
+@pytest.mark.parametrize("how,listed", [("truncated", True), ("missing", True), ("empty", True),
+                                        ("truncated", False), ("missing", False)])
+def test_damaged_checkpoints_are_set_aside(tmp_path, capfd, how, listed):
+  """The newest two damaged (with or without their file list, which older runs did not
+  write): both are moved aside, one line each, and the run resumes from the one before."""
+  config = toy_config(log_every_steps=1, eval_every_steps=0, keep_checkpoints=3)
+  _run(config, tmp_path / "a")
+  _run(toy_config(log_every_steps=1, eval_every_steps=0, keep_checkpoints=3, total_steps=6),
+       tmp_path / "b")
+  directory = tmp_path / "b" / "checkpoints"
+  for step in (4, 6):
+    if not listed:
+      os.remove(directory / str(step) / checkpoints.FILES)
+    _damage(str(directory / str(step)), how)
+  capfd.readouterr()
+  _run(config, tmp_path / "b")
+  err = capfd.readouterr().err
+  lines = [l for l in err.splitlines() if "is damaged" in l]
+  assert [l.split(" is damaged")[0] for l in lines] == ["checkpoint 6", "checkpoint 4"], err
+  assert f"resumed from {directory}/2" in err and "Traceback" not in err
+  assert sorted(os.listdir(directory)) == ["4", "4.damaged", "6", "6.damaged", "8"]  # keep 3
+  a, b = metrics.read_metrics(str(tmp_path / "a")), metrics.read_metrics(str(tmp_path / "b"))
+  assert _strip(a) == _strip(b)
+
+
+def test_a_checkpoint_of_another_config_is_a_one_line_error(tmp_path):
+  _run(toy_config(eval_every_steps=0, total_steps=2), tmp_path)
+
+  class Wider(ToyTrainer):
+    def build_models(self, rngs):
+      return {"model": nnx.Linear(4, 2, rngs=rngs)}
+
+  config = toy_config(eval_every_steps=0)
+  with pytest.raises(trainer_lib.UserError, match="checkpoint 2 in .* does not fit this config"):
+    trainer_lib.train(config, str(tmp_path), Wider(config), make_iterator=ToyData,
+                      progress=False)
+  assert os.listdir(tmp_path / "checkpoints") == ["2"]  # nothing set aside
+
+
 def test_bad_common_config_values(tmp_path):
   with pytest.raises(trainer_lib.ConfigError, match="total_steps"):
     _run(toy_config(total_steps=0), tmp_path)
@@ -155,8 +247,8 @@ def test_bad_common_config_values(tmp_path):
 
 def test_state_shardings_follow_logical_axes():
   config = toy_config(mesh=dict(data=2, fsdp=2, model=2))
-  mesh = trainer_lib.make_mesh(config)
-  abstract, shardings = trainer_lib.state_shardings(ToyTrainer(config), mesh)
+  mesh = sharding.mesh_from_config(config.mesh)
+  abstract, shardings = sharding.abstract_shardings(ToyTrainer(config).init_state, mesh)
   kernel = shardings.params["model"]["kernel"].value
   assert kernel.spec == jax.sharding.PartitionSpec("fsdp", None)  # mlp=1 column: replicated
   # Adam's moments are sharded like the parameters they follow.

@@ -140,19 +140,19 @@ def step_on_one_and_eight_devices(trainer, config, batch):
   from soundgen_jax.parallel import sharding  # pylint: disable=g-import-not-at-top
   from soundgen_jax.training import train_state  # pylint: disable=g-import-not-at-top
   from soundgen_jax.training import trainer as trainer_lib  # pylint: disable=g-import-not-at-top
-  mesh8 = trainer_lib.make_mesh(config)
+  mesh8 = sharding.mesh_from_config(config.mesh)
   mesh1 = sharding.make_mesh(1, 1, 1, devices=jax.devices()[:1])
-  abstract, sh8 = trainer_lib.state_shardings(trainer, mesh8)
+  abstract, sh8 = sharding.abstract_shardings(trainer.init_state, mesh8)
   sh1 = sharding.state_shardings(abstract, mesh1)
   specs = {s.spec for s in jax.tree.leaves(sh8)}
   assert any("model" in str(s) and "fsdp" in str(s) for s in specs), specs
-  state8 = trainer_lib.init_sharded(trainer, sh8)
+  state8 = sharding.init_sharded(trainer.init_state, sh8)
   state1 = jax.device_put(jax.tree.map(jnp.copy, state8), sh1)
   before = train_state.to_flat(jax.device_get(state8.params))
   outs = {}
   for name, mesh, sh, state in (("one", mesh1, sh1, state1), ("eight", mesh8, sh8, state8)):
-    b = trainer_lib.to_global(batch, mesh)
-    step = trainer_lib.jit_train_step(trainer, sh, trainer_lib.batch_shardings_of(b, mesh), mesh)
+    b = sharding.to_global(batch, mesh)
+    step = trainer_lib.jit_train_step(trainer, sh, sharding.batch_shardings(b, mesh), mesh)
     new_state, m, finite = step(state, b)
     assert bool(finite)
     outs[name] = jax.device_get((new_state.params, new_state.variables, m))
