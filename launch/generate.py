@@ -153,12 +153,6 @@ def set_storm_params(storm, args, duration: float) -> None:
     raise cli.UserError(str(e)) from None
 
 
-def codes_to_audio(model, codes: np.ndarray, texts) -> np.ndarray:
-  """LM codes [B, K, frames] -> audio [B, C, samples]: through SoundStorm when one is set (it
-  decodes the finer levels, its codec all of them), else the LM's codec."""
-  return model._output(codes, False, texts)  # pylint: disable=protected-access
-
-
 def main():
   parser = argparse.ArgumentParser(description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -108,7 +108,7 @@ def main():
     lm.set_generation_params(duration=seconds)
     lm.set_seed(args.seed)
     storm.set_seed(args.seed)
-    storm.set_generation_params(duration=seconds, **_params(storm))
+    storm.set_generation_params(duration=seconds, **storm.decoding_params)
     t = time.perf_counter()
     if mode == "SoundStorm alone":
       audio = storm.generate(captions)
@@ -156,12 +156,6 @@ def main():
   with open(os.path.join(out, "report.html"), "w") as f:
     f.write(render(report))
   print(os.path.join(out, "report.html"))
-
-
-def _params(storm):
-  d = storm.decoding
-  return dict(steps=d.steps, temperature=d.temperature, top_k=d.top_k,
-              choice_temperature=d.choice_temperature, cfg_coef=d.cfg_coef)
 
 
 def render(report) -> str:

@@ -94,7 +94,7 @@ def main():
     decoded[name] = codes
 
   def decode(codes):
-    return _batched(lambda c: storm.generate_audio(c), codes, bs)
+    return _batched(storm.generate_audio, codes, bs)
 
   def first_level_only(codes):
     return np.asarray(inference.decode(storm.compression_model, codes[:, :1],
@@ -121,7 +121,7 @@ def main():
     storm.set_generation_params(duration=seconds, **dict(runs["default decoding"],
                                                          cfg_coef=coef))
     storm.set_seed(args.seed)
-    text_rows[name] = _batched(lambda c: storm.generate(c), captions, bs)
+    text_rows[name] = _batched(storm.generate, captions, bs)
     text_passes[name] = storm.last_stats["passes"]
   table = adherence_table.table(text_rows, rate, attributes,
                                 chance_of="SoundStorm from text, CFG 3")

@@ -155,7 +155,7 @@ class MusicGen:
                        f"LM's ({mine.sample_rate} Hz, hop {mine.hop_length}, "
                        f"{mine.codebook_size} codes{', stereo' if self._split_stereo else ''})")
     self.soundstorm, self.soundstorm_levels = storm, levels
-    storm.set_generation_params(duration=self.duration, **_decoding_params(storm.decoding))
+    storm.set_generation_params(duration=self.duration, **storm.decoding_params)
 
   def set_custom_progress_callback(self, callback: Callable[[int, int], None] | None) -> None:
     """callback(frames_done, frames_total), after each long-form window and at the end."""
@@ -389,7 +389,7 @@ class SoundStorm:
     self._bandwidth = fits[0] if fits else None
     self.last_stats: dict[str, float] | None = None
     self.set_seed(0)
-    defaults = {k: v for k, v in model.meta.get("decoding", {}).items()}
+    defaults = dict(model.meta.get("decoding", {}))
     defaults["steps"] = tuple(defaults.get("steps") or ())
     self.set_generation_params(duration=self.max_duration, **defaults)
 
@@ -418,6 +418,13 @@ class SoundStorm:
 
   def set_seed(self, seed: int = 0) -> None:
     self._key = jax.random.key(int(seed))
+
+  @property
+  def decoding_params(self) -> dict[str, Any]:
+    """The current settings as set_generation_params' keyword arguments (duration aside)."""
+    d = self.decoding
+    return dict(steps=d.steps, temperature=d.temperature, top_k=d.top_k,
+                choice_temperature=d.choice_temperature, cfg_coef=d.cfg_coef)
 
   def steps_for(self, first_level: int = 0) -> tuple[int, ...]:
     """The iterations of each decoded level from `first_level` on."""
@@ -511,11 +518,6 @@ def _check_count(num_samples: Any) -> None:
   if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) \
       or num_samples < 1:
     raise ValueError(f"num_samples must be an integer >= 1, got {num_samples!r}")
-
-
-def _decoding_params(d) -> dict[str, Any]:
-  return dict(steps=d.steps, temperature=d.temperature, top_k=d.top_k,
-              choice_temperature=d.choice_temperature, cfg_coef=d.cfg_coef)
 
 
 def _tokenize(cond, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:

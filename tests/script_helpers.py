@@ -30,6 +30,17 @@ def run_in_process(path: str, *args: str) -> subprocess.CompletedProcess:
   return subprocess.CompletedProcess(args, code, stdout.getvalue(), stderr.getvalue())
 
 
+def assert_one_line_error(result, *words):
+  """A command that failed on bad input as the CLIs should: exit 2, one `error:` line naming
+  `words`, no traceback."""
+  assert result.returncode == 2, (result.returncode, result.stderr)
+  assert "Traceback" not in result.stderr
+  lines = [l for l in result.stderr.strip().splitlines() if l.startswith("error:")]
+  assert len(lines) == 1, result.stderr
+  for w in words:
+    assert w in lines[0], lines[0]
+
+
 def save_random_codec(directory: str) -> Codec:
   """A randomly initialised tiny codec saved as a checkpoint folder; returns the model."""
   cfg = CodecConfig(**encodec_configs.model_config("tiny"))

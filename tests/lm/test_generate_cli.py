@@ -13,7 +13,7 @@ import soundfile
 from soundgen_jax import audio as audio_io
 from soundgen_jax.codecs import inference
 from soundgen_jax.convert import encodec
-from script_helpers import ROOT, run_in_process
+from script_helpers import ROOT, assert_one_line_error, run_in_process
 import lm_helpers as h
 
 SCRIPT = os.path.join(ROOT, "launch", "generate.py")
@@ -95,52 +95,43 @@ def test_prompt_audio_continuation_keeps_its_codes(tmp_path, model_dir):
   assert json.loads((out / "generation.json").read_text())["settings"]["prompt_frames"] == 25
 
 
-def _assert_one_line_error(result, *words):
-  assert result.returncode == 2, (result.returncode, result.stderr)
-  assert "Traceback" not in result.stderr
-  lines = [l for l in result.stderr.strip().splitlines() if l.startswith("error:")]
-  assert len(lines) == 1, result.stderr
-  for w in words:
-    assert w in lines[0], lines[0]
-
-
 def test_bad_inputs_give_one_line_errors(tmp_path, model_dir):
   def run(*args, model=model_dir, texts=TEXTS):
     return _run("--model", model, *texts, "--duration", "1", "--out", str(tmp_path / "o"),
                 *args)
 
-  _assert_one_line_error(run(texts=()), "no prompt")
-  _assert_one_line_error(run(texts=("--text", "  ")), "--text is empty")
-  _assert_one_line_error(run(texts=("--text-file", str(tmp_path / "none.txt"))),
+  assert_one_line_error(run(texts=()), "no prompt")
+  assert_one_line_error(run(texts=("--text", "  ")), "--text is empty")
+  assert_one_line_error(run(texts=("--text-file", str(tmp_path / "none.txt"))),
                          "--text-file", "none.txt")
   binary = tmp_path / "binary.txt"
   binary.write_bytes(b"\xff\xfe\x00\x80")
-  _assert_one_line_error(run(texts=("--text-file", str(binary))), "--text-file", "binary.txt")
+  assert_one_line_error(run(texts=("--text-file", str(binary))), "--text-file", "binary.txt")
   for bad in ("0", "-1"):
-    _assert_one_line_error(run("--duration", bad), "--duration")
+    assert_one_line_error(run("--duration", bad), "--duration")
   long = str(tmp_path / "long.wav")
   soundfile.write(long, np.zeros(int(16000 * 1.5)), 16000)
-  _assert_one_line_error(run("--prompt-audio", long), "--prompt-audio", "long.wav")
+  assert_one_line_error(run("--prompt-audio", long), "--prompt-audio", "long.wav")
   junk = tmp_path / "junk.wav"
   junk.write_text("not audio")
-  _assert_one_line_error(run("--prompt-audio", str(junk)), "junk.wav", "cannot read audio")
-  _assert_one_line_error(run("--prompt-audio", str(tmp_path / "gone.wav")), "no such file")
-  _assert_one_line_error(run(model=str(tmp_path / "nowhere")), "no such model folder")
+  assert_one_line_error(run("--prompt-audio", str(junk)), "junk.wav", "cannot read audio")
+  assert_one_line_error(run("--prompt-audio", str(tmp_path / "gone.wav")), "no such file")
+  assert_one_line_error(run(model=str(tmp_path / "nowhere")), "no such model folder")
   empty = tmp_path / "empty"
   empty.mkdir()
-  _assert_one_line_error(run(model=str(empty)), "config.json")
+  assert_one_line_error(run(model=str(empty)), "config.json")
   codec = tmp_path / "codec_folder"
   codec.mkdir()
   (codec / "config.json").write_text(json.dumps({"family": "codec", "model": {}}))
-  _assert_one_line_error(run(model=str(codec)), "not an audio LM folder")
+  assert_one_line_error(run(model=str(codec)), "not an audio LM folder")
   broken = tmp_path / "broken"
   broken.mkdir()
   (broken / "config.json").write_text("{not json")
-  _assert_one_line_error(run(model=str(broken)), "not a usable model folder")
+  assert_one_line_error(run(model=str(broken)), "not a usable model folder")
 
 
 def test_as_a_separate_process(tmp_path, model_dir):
   """The real command line: sys.path set up by the script, exit status 2 and one line."""
   r = subprocess.run([sys.executable, SCRIPT, "--model", model_dir, "--duration", "0",
                       *TEXTS], capture_output=True, text=True, timeout=300, cwd=tmp_path)
-  _assert_one_line_error(r, "--duration")
+  assert_one_line_error(r, "--duration")

@@ -19,7 +19,7 @@ from soundgen_jax import api
 from soundgen_jax.soundstorm import generation, pretrained
 from soundgen_jax.soundstorm.model import SoundStorm, SoundStormConfig
 from model_helpers import SAMPLE_RATE, random_weights, tiny_codec
-from script_helpers import ROOT, run_in_process
+from script_helpers import ROOT, assert_one_line_error, run_in_process
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lm"))
 import lm_helpers  # noqa: E402  pylint: disable=g-import-not-at-top,wrong-import-position
@@ -105,14 +105,6 @@ def test_api_alone_and_behind_the_lm(storm, tmp_path_factory):
     lm.set_soundstorm(storm, levels=2)
 
 
-def _one_line_error(r, *words):
-  assert r.returncode == 2, (r.returncode, r.stderr)
-  lines = [l for l in r.stderr.strip().splitlines() if l.startswith("error:")]
-  assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
-  for w in words:
-    assert w in lines[0], lines[0]
-
-
 def test_cli_soundstorm_alone_and_with_the_lm(storm_dir, tmp_path, tmp_path_factory):
   common = ("--text", "a dog barks", "--text", "rain", "--duration", "1", "--cfg", "3")
   r = run_in_process(SCRIPT, "--soundstorm", storm_dir, *common, "--out", str(tmp_path / "a"))
@@ -132,11 +124,11 @@ def test_cli_soundstorm_alone_and_with_the_lm(storm_dir, tmp_path, tmp_path_fact
   assert summary["settings"]["soundstorm"]["steps"] == [5]
   assert [o["soundstorm"]["passes"] for o in summary["outputs"]] == [5, 5]
   assert os.path.isfile(tmp_path / "b" / "000_a_dog_barks.wav")
-  _one_line_error(run_in_process(SCRIPT, "--soundstorm", storm_dir, *common, "--steps", "x"),
+  assert_one_line_error(run_in_process(SCRIPT, "--soundstorm", storm_dir, *common, "--steps", "x"),
                   "--steps")
-  _one_line_error(run_in_process(SCRIPT, "--soundstorm", lm_dir, *common),
+  assert_one_line_error(run_in_process(SCRIPT, "--soundstorm", lm_dir, *common),
                   "not a SoundStorm folder")
-  _one_line_error(run_in_process(SCRIPT, "--model", lm_dir, "--soundstorm", storm_dir, *common,
+  assert_one_line_error(run_in_process(SCRIPT, "--model", lm_dir, "--soundstorm", storm_dir, *common,
                                  "--lm-levels", "2"), "levels must be in")
 
 
