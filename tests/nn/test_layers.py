@@ -1,0 +1,27 @@
+"""layers.project's hand-written weight gradient (XLA:CPU's faster layout) is autodiff's."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from soundgen_jax.nn import layers
+
+
+@pytest.mark.parametrize("x_shape,w_shape", [((2, 5, 8), (32, 8)),       # x narrower than y
+                                             ((2, 5, 32), (8, 32)),      # y narrower
+                                             ((3, 16), (2, 4, 3, 16))])  # output-first heads
+def test_project_gradients_are_autodiffs(x_shape, w_shape):
+  rng = np.random.default_rng(0)
+  x = jnp.asarray(rng.normal(size=x_shape), jnp.float32)
+  w = jnp.asarray(rng.normal(size=w_shape), jnp.float32)
+  y = jnp.asarray(rng.normal(size=x_shape[:-1] + w_shape[:-1]), jnp.float32)
+
+  def plain(x, w):
+    return jnp.einsum("...i,oi->...o", x, w.reshape(-1, w.shape[-1])).reshape(y.shape)
+
+  ours = jax.grad(lambda x, w: jnp.sum(layers.project(x, w) * y), argnums=(0, 1))(x, w)
+  want = jax.grad(lambda x, w: jnp.sum(plain(x, w) * y), argnums=(0, 1))(x, w)
+  for a, b in zip(ours, want):
+    assert a.shape == b.shape
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(layers.project(x, w), plain(x, w), rtol=1e-5, atol=1e-5)
