@@ -7,7 +7,7 @@ Variants:
   (none)  the paper's Conformer (12 layers, 16 heads, width 1024, FFN 4096, kernel 5) on the
           built-in synthetic corpus, the bundled tiny codec (16 kHz, 4 x 256, 100 frames/s) and
           the bundled MiniLM: runs anywhere, slowly on a CPU; uses every device of a TPU / GPU
-  tiny    4 layers, width 192, the same data: trains on 2 CPU cores in ~15 minutes
+  tiny    4 layers, width 192, the same data: trains on 2 CPU cores in ~10 minutes
   base    12 layers, width 768, for a real codec: EnCodec 24 kHz, 8 levels x 1024 at 75 Hz
           (set --config.codec.checkpoint to a launch/convert.py encodec folder) and T5-base
 """
@@ -68,11 +68,11 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config.condition_dropout = 0.1           # share of null captions (classifier-free guidance)
 
   config.seed = 0                          # init, masks, dropout and data order
-  config.total_steps = 900 if tiny else 200_000  # training steps (tiny: ~15 min on 2 cores)
+  config.total_steps = 800 if tiny else 200_000  # training steps (tiny: ~9 min on 2 cores)
   config.batch_size = 16 if tiny else 128  # global batch
   config.log_every_steps = 20 if tiny else 100  # metrics.jsonl / TensorBoard interval
-  config.eval_every_steps = 150 if tiny else 5000  # held-out eval interval (0: only at the end)
-  config.checkpoint_every_steps = 150 if tiny else 5000  # checkpoint interval
+  config.eval_every_steps = 200 if tiny else 5000  # held-out eval interval (0: only at the end)
+  config.checkpoint_every_steps = 200 if tiny else 5000  # checkpoint interval
   config.keep_checkpoints = 3              # newest checkpoints kept
   config.async_checkpoints = True          # save in the background
 

@@ -55,10 +55,17 @@ def _last_line(message: str) -> str:
 
 
 def main() -> int:
+  # absl defines --help only under absl.app, which this launcher does not use.
+  asked = {"-h", "--help", "--helpshort", "--helpfull"} & set(sys.argv[1:])
+  if asked:
+    print(__doc__.strip() + "\n")
+    print(flags.FLAGS.get_help() if "--helpfull" in asked else flags.FLAGS.main_module_help())
+    print("\n--config.FIELD=VALUE overrides any field of the config (see the file's comments).")
+    return 0
   try:
     flags.FLAGS(sys.argv)
   except flags.Error as e:
-    raise cli.UserError(f"{_last_line(str(e))}; see --helpfull") from None
+    raise cli.UserError(f"{_last_line(str(e))}; see --help") from None
   except (ValueError, TypeError, AttributeError, ImportError) as e:  # raised by get_config
     raise cli.UserError(f"--config: {e}") from None
   if _CONFIG.value is None:

@@ -41,23 +41,26 @@ def _spectrogram(path, audio, rate):
   plt.close(fig)
 
 
-def _curves(path, workdir_metrics, title):
-  """Loss (train and eval) against the step from a metrics.jsonl."""
+def _curves(path, metrics_file, title, train_key, eval_key, ylabel):
+  """A training curve from a metrics.jsonl: `train_key` per logged step (if any) and
+  `eval_key` per held-out eval."""
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   train, evals = {}, {}
-  with open(workdir_metrics) as f:
+  with open(metrics_file) as f:
     for line in f:
       r = json.loads(line)
-      if "loss" in r:
-        train[r["step"]] = r["loss"]
-      if "eval/loss" in r:
-        evals[r["step"]] = r["eval/loss"]
+      if train_key and train_key in r:
+        train[r["step"]] = r[train_key]
+      if eval_key in r:
+        evals[r["step"]] = r[eval_key]
   fig, ax = plt.subplots(figsize=(4.2, 2.8))
-  ax.plot(sorted(train), [train[s] for s in sorted(train)], label="train loss", lw=1)
-  ax.plot(sorted(evals), [evals[s] for s in sorted(evals)], "o-", label="held-out loss", ms=3)
+  if train:
+    ax.plot(sorted(train), [train[s] for s in sorted(train)], label="train", lw=1)
+  ax.plot(sorted(evals), [evals[s] for s in sorted(evals)], "o-", label="held-out", ms=3)
   ax.set_xlabel("step")
+  ax.set_ylabel(ylabel, fontsize=8)
   ax.set_title(title, fontsize=9)
   ax.legend(fontsize=7)
   fig.tight_layout()
@@ -142,11 +145,16 @@ def main():
                    "checks": table[name]["per_clip"][i]}
     files.append(row)
   curves = {}
-  for label, folder in (("LM", lm_dir), ("SoundStorm", storm_dir)):
+  # (label, model folder, train key, eval key, axis); the codec is the one in the LM's folder.
+  for label, folder, train_key, eval_key, ylabel in (
+      ("codec", os.path.join(lm_dir, "codec"), None, "eval/3.2kbps/si_snr",
+       "SI-SNR at 3.2 kbps (dB)"),
+      ("LM", lm_dir, "loss", "eval/loss", "cross-entropy"),
+      ("SoundStorm", storm_dir, "loss", "eval/loss", "masked cross-entropy")):
     path = os.path.join(folder, "metrics.jsonl")
     if os.path.isfile(path):
       curves[label] = f"img/curve_{label.lower()}.png"
-      _curves(os.path.join(out, curves[label]), path, f"{label}: {os.path.basename(folder)}")
+      _curves(os.path.join(out, curves[label]), path, label, train_key, eval_key, ylabel)
   total = time.perf_counter() - start_all
   report = {"lm": lm_dir, "soundstorm": storm_dir, "seconds": seconds, "sample_rate": rate,
             "captions": captions, "timings": timings, "files": files, "curves": curves,

@@ -15,7 +15,8 @@ _CPP_LOG = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\]")
 # entry points are held to the import order below), and one that fails early (one line).
 _COMMANDS = {
     "scripts/evaluate_codec.py --help": 0,
-    "launch/train.py": 2,  # no flags; absl flags without absl.app has no --help
+    "launch/train.py": 2,  # no flags
+    "launch/train.py --help": 0,
 }
 # A module-level or function-level import that can load TensorFlow (or jax, which sets
 # TF_CPP_MIN_LOG_LEVEL itself).

@@ -22,6 +22,7 @@ import gc
 import json
 import logging
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -370,7 +371,10 @@ def train(config: Any, workdir: str, trainer: Trainer,
     check_finite()
     ckpt.wait()
     if checkpointed == total:  # every process takes part (orbax writes collectively)
-      trainer.export(state, os.path.join(workdir, EXPORT_DIR))
+      export = os.path.join(workdir, EXPORT_DIR)
+      trainer.export(state, export)
+      if proc == 0:  # the run's curves travel with its export (the demo report plots them)
+        shutil.copy(os.path.join(workdir, metrics_lib.METRICS_FILE), export)
   finally:
     preemption.close()
     log.close()

@@ -158,16 +158,26 @@ def test_demo_report(storm_dir, tmp_path, tmp_path_factory):
   exists, and the timing table's numbers are the run's (report.json)."""
   import re  # pylint: disable=g-import-not-at-top
   out = tmp_path / "demo"
-  r = run_in_process(os.path.join(ROOT, "scripts", "demo.py"), "--lm",
-                     lm_helpers.shared_model_dir(tmp_path_factory), "--soundstorm", storm_dir,
-                     "--examples", "2", "--out", str(out))
+  lm_dir = lm_helpers.shared_model_dir(tmp_path_factory)
+  # Training curves, as a training export carries them (its run's metrics.jsonl).
+  for folder, rows in ((os.path.join(lm_dir, "codec"), [{"step": 0, "eval/3.2kbps/si_snr": -9.0},
+                                                         {"step": 5, "eval/3.2kbps/si_snr": 1.0}]),
+                       (lm_dir, [{"step": 1, "loss": 5.0}, {"step": 2, "eval/loss": 4.0}]),
+                       (storm_dir, [{"step": 1, "loss": 5.0}, {"step": 2, "eval/loss": 4.0}])):
+    with open(os.path.join(folder, "metrics.jsonl"), "w") as f:
+      f.writelines(json.dumps(r) + "\n" for r in rows)
+  r = run_in_process(os.path.join(ROOT, "scripts", "demo.py"), "--lm", lm_dir,
+                     "--soundstorm", storm_dir, "--examples", "2", "--out", str(out))
   assert r.returncode == 0, r.stderr
   assert r.stdout.strip().endswith("report.html")
   page = (out / "report.html").read_text()
   report = json.loads((out / "report.json").read_text())
   audio = re.findall(r"<audio controls src='([^']+)'", page)
   images = re.findall(r"<img src='([^']+)'", page)
-  assert len(audio) == 2 * 4 and len(images) == 2 * 4  # real clip + three modes, per caption
+  # Real clip + three modes per caption, then the codec's, the LM's and SoundStorm's curves.
+  assert len(audio) == 2 * 4 and len(images) == 2 * 4 + 3
+  assert list(report["curves"]) == ["codec", "LM", "SoundStorm"]
+  assert images[-3:] == list(report["curves"].values())
   for src in audio:
     data, rate = soundfile.read(out / src, dtype="float32")
     assert rate == SAMPLE_RATE and data.shape == (SAMPLE_RATE,) and np.isfinite(data).all()

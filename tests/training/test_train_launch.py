@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from script_helpers import run_in_process
 from train_helpers import (ROOT, kill_after_checkpoint, launch_env, logged_losses, run_to_end,
                            small_flags)
 
-TOTAL, EVERY = 24, 4
+TOTAL, EVERY = 12, 4
 
 
 def _cmd(workdir, *extra):
@@ -26,7 +27,7 @@ def test_killed_run_resumes_with_identical_losses(tmp_path, xla_cache_dir):
   env = launch_env(xla_cache_dir)
   straight, killed = tmp_path / "straight", tmp_path / "killed"
   run_to_end(_cmd(straight), env)
-  kill_after_checkpoint(_cmd(killed), killed, env, 2 * EVERY, TOTAL)
+  kill_after_checkpoint(_cmd(killed), killed, env, EVERY, TOTAL)
   assert not (killed / "export").exists()
 
   resumed = run_to_end(_cmd(killed), env)
@@ -38,13 +39,15 @@ def test_killed_run_resumes_with_identical_losses(tmp_path, xla_cache_dir):
     assert a[step] == b[step], step  # exactly, not approximately
   assert a[1]["loss"] != a[TOTAL]["loss"]
 
-  # The exported generator is a codec checkpoint for launch/codec.py.
+  # The export carries its run's curves; the exported generator is a codec checkpoint for
+  # launch/codec.py.
+  assert (killed / "export" / "metrics.jsonl").read_text() == \
+      (killed / "metrics.jsonl").read_text()
   wav, npz, out = tmp_path / "in.wav", tmp_path / "codes.npz", tmp_path / "out.wav"
   sf.write(wav, 0.3 * np.sin(2 * np.pi * 440 * np.arange(8000) / 16000), 16000)
-  codec = [sys.executable, os.path.join(ROOT, "launch", "codec.py")]
   for args in (["encode", str(wav), str(npz)], ["decode", str(npz), str(out)]):
-    run = subprocess.run(codec + args + ["--checkpoint", str(killed / "export")], cwd=ROOT,
-                         env=env, capture_output=True, text=True, timeout=300)
+    run = run_in_process(os.path.join(ROOT, "launch", "codec.py"), *args, "--checkpoint",
+                         str(killed / "export"))
     assert run.returncode == 0, run.stderr[-3000:]
   codes = np.load(npz)["codes"]
   assert codes.shape == (4, 50)  # 4 levels at 3.2 kbps, 100 frames/s
