@@ -29,16 +29,16 @@ def _audio(batch, rate, seconds, seed=0):
 
 def ours(config, audio, steps):
   import jax
+  from soundgen_jax.parallel import sharding
   from soundgen_jax.training import codec_trainer, trainer as trainer_lib
-  jax.config.update("jax_threefry_partitionable", False)  # as launch/train.py on CPU
   trainer = codec_trainer.CodecTrainer(config)
-  mesh = trainer_lib.make_mesh(config)
-  _, shardings = trainer_lib.state_shardings(trainer, mesh)
+  mesh = sharding.mesh_from_config(config.mesh)
+  _, shardings = sharding.abstract_shardings(trainer.init_state, mesh)
   start = time.perf_counter()
-  state = trainer_lib.init_sharded(trainer, shardings)
-  batch = trainer_lib.to_global({"audio": audio}, mesh)
-  step = trainer_lib.jit_train_step(trainer, shardings,
-                                    trainer_lib.batch_shardings_of(batch, mesh), mesh)
+  state = sharding.init_sharded(trainer.init_state, shardings)
+  batch = sharding.to_global({"audio": audio}, mesh)
+  step = trainer_lib.jit_train_step(trainer, shardings, sharding.batch_shardings(batch, mesh),
+                                    mesh)
   state, metrics, _ = step(state, batch)  # compile + first step (k-means init)
   jax.block_until_ready(metrics)
   warmup = time.perf_counter() - start

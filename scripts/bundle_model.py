@@ -1,6 +1,6 @@
 """Copies a training run's export into the package as a bundled model (soundgen_jax/assets/),
 its weights stored in bfloat16 (half the bytes; restored as the config's float32 on load), with
-the run's metrics.jsonl for the demo report's curves.
+the run's metrics.jsonl (which the export carries) for the demo report's curves.
 
   python scripts/bundle_model.py workdirs/demo_train/lm audiogen_tiny
 
@@ -22,7 +22,7 @@ def bundle(workdir: str, name: str) -> str:
   import numpy as np  # pylint: disable=g-import-not-at-top
   import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
   from soundgen_jax import assets  # pylint: disable=g-import-not-at-top
-  from soundgen_jax.training import checkpoints, metrics  # pylint: disable=g-import-not-at-top
+  from soundgen_jax.training import checkpoints  # pylint: disable=g-import-not-at-top
   workdir = os.path.abspath(workdir)
   export = os.path.join(workdir, "export")
   if not os.path.isfile(os.path.join(export, checkpoints.CONFIG_FILE)):
@@ -43,7 +43,6 @@ def bundle(workdir: str, name: str) -> str:
 
     half = jax.tree.map(cast, state)
     ckptr.save(os.path.join(dest, checkpoints.STATE_DIR), half, force=True)
-  shutil.copy(os.path.join(workdir, metrics.METRICS_FILE), os.path.join(dest, "metrics.jsonl"))
   if kept is not None:
     with open(readme, "w") as f:
       f.write(kept)

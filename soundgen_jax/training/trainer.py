@@ -464,21 +464,3 @@ def _make_evaluator(config, trainer, shardings, mesh, make_iterator):
     return trainer.eval_finalize(jax.device_get(sums))
 
   return evaluate
-
-
-# The old names of the sharding helpers (now in soundgen_jax.parallel.sharding), kept until
-# bench/train_step.py moves to those.
-def make_mesh(config: Any) -> jax.sharding.Mesh:
-  return sharding.mesh_from_config(config.mesh)
-
-
-def state_shardings(trainer: Trainer, mesh: jax.sharding.Mesh) -> tuple[Any, Any]:
-  return sharding.abstract_shardings(trainer.init_state, mesh)
-
-
-def init_sharded(trainer: Trainer, shardings: Any) -> TrainState:
-  return sharding.init_sharded(trainer.init_state, shardings)
-
-
-to_global = sharding.to_global
-batch_shardings_of = sharding.batch_shardings
