@@ -6,6 +6,7 @@ Audio is `[batch, channels, samples]`, codes `[batch, levels, frames]`.
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import jax
@@ -16,6 +17,7 @@ from soundgen_jax import audio
 Array = jax.Array
 
 
+@functools.partial(jax.jit, static_argnames="eps")
 def si_snr(reference: Array, estimate: Array, eps: float = 1e-8) -> Array:
   """Scale-invariant SNR in dB per example, [B, C, T] -> [B] (mean over channels).
 
@@ -34,6 +36,8 @@ def si_snr(reference: Array, estimate: Array, eps: float = 1e-8) -> Array:
   return jnp.mean(10.0 * jnp.log10(ratio), axis=-1)
 
 
+# Jitted: op by op, every new clip length compiled each of its dozens of ops (9 s a length).
+@functools.partial(jax.jit, static_argnames=("sample_rate", "scales", "n_mels", "floor"))
 def mel_distance(reference: Array, estimate: Array, sample_rate: int, *,
                  scales: Sequence[int] = tuple(range(5, 12)), n_mels: int = 64,
                  floor: float = 1e-5) -> Array:

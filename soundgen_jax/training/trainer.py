@@ -286,9 +286,14 @@ def train(config: Any, workdir: str, trainer: Trainer,
   if restored is None:
     start = 0
     state = sharding.init_sharded(trainer.init_state, shardings)
+  # A run preempted at an eval step skipped that eval (it saves at once): a resume there redoes
+  # it, in place of whatever record the first attempt wrote.
+  redo_eval = bool(start and start < total and config.eval_every_steps
+                   and start % config.eval_every_steps == 0)
   if proc == 0:
     # A fresh start drops the records of an earlier attempt that left no usable checkpoint.
-    metrics_lib.truncate_metrics(workdir, start if restored is not None else -1)
+    metrics_lib.truncate_metrics(workdir, start if restored is not None else -1,
+                                 drop_eval_at_step=redo_eval)
     with open(os.path.join(workdir, RUN_CONFIG_FILE), "w") as f:
       f.write(config.to_json_best_effort(indent=2, sort_keys=True))
 
@@ -301,9 +306,9 @@ def train(config: Any, workdir: str, trainer: Trainer,
 
   evaluate = _make_evaluator(config, trainer, shardings, mesh, make_iterator)
   last_eval: dict[str, float] = {}
-  if evaluate and start == 0 and config.eval.get("at_start", True):
+  if evaluate and ((start == 0 and config.eval.get("at_start", True)) or redo_eval):
     last_eval = evaluate(state)
-    log.write(0, {f"eval/{k}": v for k, v in last_eval.items()})
+    log.write(start, {f"eval/{k}": v for k, v in last_eval.items()})
 
   step_fns: dict[str, Callable] = {}
   pending_finite: list[tuple[int, jax.Array]] = []

@@ -43,7 +43,7 @@ def test_si_snr_is_per_example_and_averages_channels():
 
 def test_mel_distance_zero_for_equal_grows_with_error_and_skips_long_windows():
   x = jnp.asarray(np.concatenate([_tone(440), _tone(880)]))
-  assert np.allclose(cm.mel_distance(x, x, RATE), 0.0)
+  assert np.allclose(cm.mel_distance(x, x, RATE), 0.0, atol=1e-6)  # jitted: rows round apart
   slightly = cm.mel_distance(x, x * 0.9, RATE)
   very = cm.mel_distance(x, x * 0.1, RATE)
   assert np.all(slightly > 0) and np.all(very > 3 * slightly)

@@ -2,8 +2,9 @@
 audio LM: 2 processes x 1 device log the same losses as 1 process x 2 devices, each process
 reading its own data shard; a SIGTERM stops both after the same step with a checkpoint of it;
 with that checkpoint's files truncated, a 1-process rerun sets it aside in one line and
-continues from the one before, written by the 2 processes, with the same losses. One flow per
-family keeps the launches (and the suite's time) down."""
+continues from the one before, written by the 2 processes, with the same losses (and the LM's
+export loads for generation). One flow per family keeps the launches (and the suite's time)
+down."""
 import json
 import os
 import random
@@ -15,6 +16,7 @@ import time
 import numpy as np
 import pytest
 
+from soundgen_jax.lm import pretrained
 from lm_train_helpers import small_lm_flags
 from train_helpers import ROOT, launch_env, logged_losses, run_to_end, small_flags
 
@@ -116,6 +118,10 @@ def test_two_processes_preempted_damaged_and_resumed_in_one(family, tmp_path, xl
   assert sorted(b) == list(range(1, total + 1))
   _assert_same(a, b, b)
   assert a[1]["loss"] != a[total]["loss"] and np.isfinite(a[total]["loss"])
+  if family == "lm":  # the export is a model folder the generation code loads
+    model = pretrained.load(str(multi / "export"))
+    assert model.config.dim == 32 and model.pattern.name == "delay"
+    assert model.sample_rate == 16000 and model.conditioner is not None
 
 
 def test_local_multihost_fails_when_a_process_fails(tmp_path):

@@ -1,6 +1,5 @@
 """launch/train.py end to end: SIGKILL mid-run and resume gives the same losses step for step
 as an uninterrupted run; the export works with launch/codec.py; bad flags are one-line errors."""
-import json
 import os
 import subprocess
 import sys

@@ -4,7 +4,6 @@ phases, eval, export."""
 import glob
 import json
 import os
-import random
 import shutil
 import signal
 
@@ -150,6 +149,30 @@ def test_resume_continues_exactly(tmp_path):
   assert resumed == straight
 
 
+class NanData(ToyData):
+  """NaN targets in batch 4 (0-based): step 5's loss is NaN."""
+
+  def __next__(self):
+    batch = super().__next__()
+    if self.split == "train" and self.position == 5:
+      batch["y"][0, 0] = np.nan
+    return batch
+
+
+def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
+  config = toy_config(mesh=dict(data=2, fsdp=2, model=2), checkpoint_every_steps=2,
+                      log_every_steps=4, eval_every_steps=0, keep_checkpoints=3)
+  with pytest.raises(trainer_lib.NonFiniteLossError, match="NaN or Inf at step 5.*step 4"):
+    # No check happens between step 5 and step 6's checkpoint, which is never written.
+    trainer_lib.train(config, str(tmp_path), ToyTrainer(config), make_iterator=NanData,
+                      progress=False)
+  ckpt = checkpoints.TrainCheckpointer(str(tmp_path), keep=3)
+  assert ckpt.all_steps() == [2, 4]
+  ckpt.close()
+  assert [r["step"] for r in metrics.read_metrics(str(tmp_path)) if "loss" in r] == [4]
+  assert not os.path.exists(tmp_path / trainer_lib.EXPORT_DIR)
+
+
 def _strip(records):
   return [{k: v for k, v in r.items() if k != "steps_per_sec"} for r in records]
 
@@ -165,10 +188,12 @@ class SigtermData(ToyData):
     return batch
 
 
-def test_sigterm_checkpoints_the_step_and_resumes_exactly(tmp_path, capfd):
+# 4 is an eval step: the preempted run skips its eval and the resumed one does it.
+@pytest.mark.parametrize("at", [3, 4])
+def test_sigterm_checkpoints_the_step_and_resumes_exactly(tmp_path, capfd, at):
   config = toy_config(log_every_steps=1, checkpoint_every_steps=4, keep_checkpoints=5)
   straight = _run(config, tmp_path / "a")
-  SigtermData.at = random.randint(2, 7)  # any step but the last
+  SigtermData.at = at
   before = signal.getsignal(signal.SIGTERM)
   with pytest.raises(trainer_lib.Preempted, match=f"step {SigtermData.at} in") as stopped:
     trainer_lib.train(config, str(tmp_path / "b"), ToyTrainer(config), make_iterator=SigtermData,

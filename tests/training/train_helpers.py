@@ -16,17 +16,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 class SineIterator:
   """Batches {"audio": [B, C, T], "valid": [B]} of random sine chords, a pure function of
-  (seed, split, position); `nan_at` puts NaN samples in that batch (0-based)."""
+  (seed, split, position)."""
 
-  def __init__(self, data_config, *, split, batch_size, seed, shard_index=0, num_shards=1,
-               nan_at=None):
+  def __init__(self, data_config, *, split, batch_size, seed, shard_index=0, num_shards=1):
     self.rate = int(data_config.sample_rate)
     self.channels = int(data_config.channels)
     self.length = int(round(data_config.crop_seconds * self.rate))
     self.split, self.batch_size, self.seed = split, batch_size, seed
     self.shard = (shard_index, num_shards)
     self.position = 0
-    self.nan_at = nan_at
 
   def __iter__(self):
     return self
@@ -38,8 +36,6 @@ class SineIterator:
     freqs = rng.uniform(100, 2000, (self.batch_size, self.channels, 3, 1))
     amps = rng.uniform(0.05, 0.3, (self.batch_size, self.channels, 3, 1))
     audio = np.sum(amps * np.sin(2 * np.pi * freqs * t), axis=2).astype(np.float32)
-    if self.nan_at is not None and self.position == self.nan_at:
-      audio[0, 0, 10] = np.nan
     self.position += 1
     return {"audio": audio, "valid": np.ones((self.batch_size,), bool)}
 
@@ -51,10 +47,6 @@ class SineIterator:
 
   def skipped(self):
     return {"silent": 1}
-
-
-def sine_factory(**extra):
-  return lambda *args, **kwargs: SineIterator(*args, **kwargs, **extra)
 
 
 # The tiny EnCodec config shrunk further (0.1 s clips, 2 MS-STFT and 2 mel scales), as flags
