@@ -4,8 +4,9 @@
   hidden, mask = cond(['a dog barks', 'rain on a roof'])   # [B, L, D] float32, [B, L] bool
   null_hidden, null_mask = cond.null(2)                    # classifier-free guidance
 
-Tokenisation runs in Python; the encoder forward is jitted once per batch size (the length is
-always `max_length`) and is frozen: its output is under `stop_gradient` and its weights are not
+Tokenisation runs in Python; the encoder forward is jitted once per batch size and length
+bucket (the batch's tokens rounded up to a multiple of 8; the states are padded back to
+`max_length`) and is frozen: its output is under `stop_gradient` and its weights are not
 part of any trainable module. Padded positions of `hidden` are zero.
 
 The optional `output_dim` projection is the one trainable part. A trainer that learns it holds
@@ -33,6 +34,7 @@ from soundgen_jax.text import vocab as vocab_lib
 from soundgen_jax.training import checkpoints
 
 ENCODERS = ("minilm", "t5", "bert")
+_LENGTH_BUCKET = 8  # encoder lengths run: multiples of 8 (one compile each)
 
 
 def get_config(arg: str = "minilm") -> ml_collections.ConfigDict:
@@ -134,9 +136,21 @@ class TextConditioner:
     return vocab_lib.encode_batch(self.vocab, list(texts), self.max_length)
 
   def encode_ids(self, ids: Any, mask: Any) -> tuple[jax.Array, jax.Array]:
-    """Frozen encoder states of pre-tokenised text (e.g. from a seqio pipeline), no projection."""
-    return _frozen_forward(self._graphdef, self._state, jnp.asarray(ids, jnp.int32),
-                           jnp.asarray(mask, bool))
+    """Frozen encoder states of pre-tokenised text (e.g. from a seqio pipeline), no projection.
+
+    The encoder runs on the batch's tokens rounded up to a multiple of 8 (captions are mostly
+    far shorter than max_length: a third of the cost at 9 of 32 tokens); the states come back
+    zero-padded to the input's length, so callers see one shape.
+    """
+    ids, mask = np.asarray(ids, np.int32), np.asarray(mask, bool)
+    length = ids.shape[1]
+    used = int(mask.any(0).nonzero()[0].max()) + 1 if mask.any() else 1
+    run = min(length, -(-used // _LENGTH_BUCKET) * _LENGTH_BUCKET)
+    hidden, _ = _frozen_forward(self._graphdef, self._state, jnp.asarray(ids[:, :run]),
+                                jnp.asarray(mask[:, :run]))
+    if run < length:
+      hidden = jnp.pad(hidden, ((0, 0), (0, length - run), (0, 0)))
+    return hidden, jnp.asarray(mask)
 
   def encode(self, texts: Sequence[str]) -> tuple[jax.Array, jax.Array]:
     """Frozen encoder states [B, L, encoder_dim] of captions, no projection."""
