@@ -164,7 +164,8 @@ def main():
   parser.add_argument("--batches", default="1,8")
   parser.add_argument("--repeats", type=int, default=1, help="timed runs (best of)")
   parser.add_argument("--threads", type=int, default=2, help="torch threads")
-  parser.add_argument("--long-seconds", type=int, default=60)
+  parser.add_argument("--long-seconds", type=int, default=60,
+                      help="long-form memory check at this length and twice it (0: skip it)")
   parser.add_argument("--long-form-only", default="", help=argparse.SUPPRESS)
   args = parser.parse_args()
   if args.long_form_only:
@@ -195,6 +196,9 @@ def main():
                      f"reference {1e3 * floor:.2f} ms/step (bandwidth floor), speedup "
                      f"{floor * args.steps / t_ours:.2f}x")
     del ref, lm
+  if args.long_seconds <= 0:
+    print("\n".join(lines))
+    return
   # One window, then longer: the continuation windows compile a second executable, after which
   # the peak must not grow with the length.
   peaks = {n: long_form_peak(n, 30, 18) for n in (30, args.long_seconds, 2 * args.long_seconds)}

@@ -4,6 +4,8 @@ the run's metrics.jsonl (which the export carries) for the demo report's curves.
 
   python scripts/bundle_model.py workdirs/demo_train/lm audiogen_tiny
 
+For the LM and SoundStorm (the codec asset is its export copied as it is, float32).
+
 The asset folder's README.md (the command that made it and its figures) is written by hand.
 """
 import argparse

@@ -4,6 +4,7 @@ phases, eval, export."""
 import glob
 import json
 import os
+import random
 import shutil
 import signal
 
@@ -188,12 +189,13 @@ class SigtermData(ToyData):
     return batch
 
 
-# 4 is an eval step: the preempted run skips its eval and the resumed one does it.
-@pytest.mark.parametrize("at", [3, 4])
+# A random step but the last; and step 4, an eval step: the preempted run skips its eval and
+# the resumed one does it.
+@pytest.mark.parametrize("at", ["random", 4])
 def test_sigterm_checkpoints_the_step_and_resumes_exactly(tmp_path, capfd, at):
   config = toy_config(log_every_steps=1, checkpoint_every_steps=4, keep_checkpoints=5)
   straight = _run(config, tmp_path / "a")
-  SigtermData.at = at
+  SigtermData.at = random.randint(2, 7) if at == "random" else at
   before = signal.getsignal(signal.SIGTERM)
   with pytest.raises(trainer_lib.Preempted, match=f"step {SigtermData.at} in") as stopped:
     trainer_lib.train(config, str(tmp_path / "b"), ToyTrainer(config), make_iterator=SigtermData,
