@@ -4,7 +4,7 @@ the run's metrics.jsonl (which the export carries) for the demo report's curves.
 
   python scripts/bundle_model.py workdirs/demo_train/lm audiogen_tiny
 
-For the LM and SoundStorm (the codec asset is its export copied as it is, float32).
+Used for the LM and SoundStorm; the bundled codec is its export copied as it is (float32).
 
 The asset folder's README.md (the command that made it and its figures) is written by hand.
 """
@@ -40,6 +40,8 @@ def bundle(workdir: str, name: str) -> str:
     state = ckptr.restore(os.path.join(export, checkpoints.STATE_DIR))
 
     def cast(x):
+      if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+        return x  # a codec's state holds a random key
       x = np.asarray(x)
       return jnp.asarray(x, jnp.bfloat16) if np.issubdtype(x.dtype, np.floating) else x
 
