@@ -116,18 +116,24 @@ class TrainCheckpointer:
   def all_steps(self) -> list[int]:
     return list(self.manager.all_steps())
 
-  def save(self, step: int, flat_state: dict[str, Any], data_state: Any) -> None:
+  def save(self, step: int, flat_state: dict[str, Any], data_state: Any,
+           eval_pending: bool = False) -> None:
+    """`eval_pending`: the eval due at `step` was not run (a preempted run saves at once)."""
     self._list_committed()  # orbax's save waits for the previous one anyway
     self.manager.save(step, args=ocp.args.Composite(
         state=ocp.args.StandardSave(flat_state),
-        data=ocp.args.JsonSave({"iterator": data_state})), force=True)
+        data=ocp.args.JsonSave({"iterator": data_state, "eval_pending": bool(eval_pending)})),
+        force=True)
     self._unlisted.append(step)
 
-  def restore(self, step: int, abstract_flat: dict[str, Any]) -> tuple[dict[str, Any], Any]:
-    """(flat state placed as `abstract_flat`'s shardings say, the iterator state)."""
+  def restore(self, step: int, abstract_flat: dict[str, Any]
+              ) -> tuple[dict[str, Any], Any, bool]:
+    """(flat state placed as `abstract_flat`'s shardings say, the iterator state, whether the
+    eval due at `step` is still to run)."""
     restored = self.manager.restore(step, args=ocp.args.Composite(
         state=ocp.args.StandardRestore(abstract_flat), data=ocp.args.JsonRestore()))
-    return dict(restored["state"]), restored["data"]["iterator"]
+    data = restored["data"]
+    return dict(restored["state"]), data["iterator"], bool(data.get("eval_pending", False))
 
   def damage(self, step: int) -> str | None:
     """What is wrong with checkpoint `step`'s files (a missing or truncated one), or None."""

@@ -30,18 +30,13 @@ def read_metrics(workdir: str) -> list[dict[str, Any]]:
   return records
 
 
-def truncate_metrics(workdir: str, step: int, drop_eval_at_step: bool = False) -> None:
+def truncate_metrics(workdir: str, step: int) -> None:
   """Drops records after `step` (written by a run that died after its last checkpoint), so a
-  resumed run's file reads as if it had never been interrupted; `drop_eval_at_step` also drops
-  the evaluation at `step` itself, which the resumed run writes again."""
+  resumed run's file reads as if it had never been interrupted."""
   path = os.path.join(workdir, METRICS_FILE)
   if not os.path.exists(path):
     return
-  def keep(record):
-    s = record.get("step", 0)
-    is_eval = any(k.startswith("eval/") for k in record)
-    return s < step or (s == step and not (drop_eval_at_step and is_eval))
-  kept = [r for r in read_metrics(workdir) if keep(r)]
+  kept = [r for r in read_metrics(workdir) if r.get("step", 0) <= step]
   tmp = path + ".tmp"
   with open(tmp, "w") as f:
     for r in kept:

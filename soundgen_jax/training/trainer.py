@@ -277,23 +277,18 @@ def train(config: Any, workdir: str, trainer: Trainer,
   try:
     restored = _restore_newest_intact(ckpt, train_state.abstract_flat(abstract, shardings))
     if restored is not None:
-      start, flat, data_states = restored
+      start, flat, data_states, eval_pending = restored
       state = train_state.from_flat(abstract, flat)
       _set_data_state(data, data_states, proc)
   except BaseException:
     ckpt.close()
     raise
   if restored is None:
-    start = 0
+    start, eval_pending = 0, False
     state = sharding.init_sharded(trainer.init_state, shardings)
-  # A run preempted at an eval step skipped that eval (it saves at once): a resume there redoes
-  # it, in place of whatever record the first attempt wrote.
-  redo_eval = bool(start and start < total and config.eval_every_steps
-                   and start % config.eval_every_steps == 0)
   if proc == 0:
     # A fresh start drops the records of an earlier attempt that left no usable checkpoint.
-    metrics_lib.truncate_metrics(workdir, start if restored is not None else -1,
-                                 drop_eval_at_step=redo_eval)
+    metrics_lib.truncate_metrics(workdir, start if restored is not None else -1)
     with open(os.path.join(workdir, RUN_CONFIG_FILE), "w") as f:
       f.write(config.to_json_best_effort(indent=2, sort_keys=True))
 
@@ -306,7 +301,8 @@ def train(config: Any, workdir: str, trainer: Trainer,
 
   evaluate = _make_evaluator(config, trainer, shardings, mesh, make_iterator)
   last_eval: dict[str, float] = {}
-  if evaluate and ((start == 0 and config.eval.get("at_start", True)) or redo_eval):
+  # eval_pending: the run was preempted at an eval step and saved before that eval.
+  if evaluate and ((start == 0 and config.eval.get("at_start", True)) or eval_pending):
     last_eval = evaluate(state)
     log.write(start, {f"eval/{k}": v for k, v in last_eval.items()})
 
@@ -345,9 +341,10 @@ def train(config: Any, workdir: str, trainer: Trainer,
       pending_finite.append((step, finite))
       preempted = preemption.reached(step)  # every step, on every process
       is_log = step % config.log_every_steps == 0 or step == total
-      # A preempted run saves at once: an eval due at that step is skipped.
-      is_eval = evaluate and not preempted and (
+      # A preempted run saves at once: an eval due at that step is left to the resumed run.
+      eval_due = evaluate and (
           (config.eval_every_steps and step % config.eval_every_steps == 0) or step == total)
+      is_eval = eval_due and not preempted
       is_ckpt = (config.checkpoint_every_steps and step % config.checkpoint_every_steps == 0) \
           or step == total or preempted
       if is_log:
@@ -367,7 +364,8 @@ def train(config: Any, workdir: str, trainer: Trainer,
         log.print(f"step {step}: " + ", ".join(f"{k} {v:.4g}" for k, v in _headline(last_eval)))
       if is_ckpt:
         check_finite()
-        ckpt.save(step, train_state.to_flat(state), distributed.gather_json(data.get_state()))
+        ckpt.save(step, train_state.to_flat(state), distributed.gather_json(data.get_state()),
+                  eval_pending=bool(eval_due and preempted))
         checkpointed = step
       log.advance(1)
       if preempted and step < total:
