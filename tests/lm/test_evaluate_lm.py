@@ -14,7 +14,7 @@ ROWS = ("real clips", "codec round trip", "generated, CFG 3", "generated, no CFG
 def test_writes_the_adherence_table(tmp_path_factory, tmp_path):
   model = h.shared_model_dir(tmp_path_factory)
   run = run_in_process(SCRIPT, "--model", model, "--examples", "3", "--batch-size", "3",
-                       "--out", str(tmp_path))
+                       "--greedy", "--out", str(tmp_path))
   assert run.returncode == 0, run.stderr[-3000:]
   with open(tmp_path / "adherence.json") as f:
     result = json.load(f)
@@ -22,6 +22,7 @@ def test_writes_the_adherence_table(tmp_path_factory, tmp_path):
   for row in result["table"].values():
     assert 0.0 <= row["adherence"] <= 1.0
   assert result["seconds"] == h.MAX_DURATION
+  assert result["decoding"] == "greedy"
   assert (tmp_path / "spectrograms.png").stat().st_size > 1000
   assert all(name in run.stdout for name in ROWS)
 

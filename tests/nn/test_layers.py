@@ -1,4 +1,5 @@
-"""layers.project's hand-written weight gradient (XLA:CPU's faster layout) is autodiff's."""
+"""layers.project's hand-written weight gradient (XLA:CPU's faster layout) is autodiff's, and its
+row-by-row product for a decode step's two rows (CFG) is the plain product."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -9,7 +10,9 @@ from soundgen_jax.nn import layers
 
 @pytest.mark.parametrize("x_shape,w_shape", [((2, 5, 8), (32, 8)),       # x narrower than y
                                              ((2, 5, 32), (8, 32)),      # y narrower
-                                             ((3, 16), (2, 4, 3, 16))])  # output-first heads
+                                             ((3, 16), (2, 4, 3, 16)),   # output-first heads
+                                             ((2, 1, 16), (3, 4, 16)),   # CFG decode: by rows
+                                             ((1, 1, 16), (24, 16))])
 def test_project_gradients_are_autodiffs(x_shape, w_shape):
   rng = np.random.default_rng(0)
   x = jnp.asarray(rng.normal(size=x_shape), jnp.float32)
