@@ -11,7 +11,7 @@ from soundgen_jax.nn import layers
 @pytest.mark.parametrize("x_shape,w_shape", [((2, 5, 8), (32, 8)),       # x narrower than y
                                              ((2, 5, 32), (8, 32)),      # y narrower
                                              ((3, 16), (2, 4, 3, 16)),   # output-first heads
-                                             ((2, 1, 16), (3, 4, 16)),   # CFG decode: by rows
+                                             ((2, 1, 16), (3, 4, 16)),   # CFG decode: multiply + sum
                                              ((1, 1, 16), (24, 16))])
 def test_project_gradients_are_autodiffs(x_shape, w_shape):
   rng = np.random.default_rng(0)
