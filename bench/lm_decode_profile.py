@@ -7,7 +7,8 @@ profiler, its XLA thunks summed by kind (numbered copies of one fusion kind toge
 
 Random weights, top-k 250, batch 1 (CFG doubles it). Prints ms/step with and without the
 profiler, then the thunk kinds by total time: on XLA:CPU the weight matmuls are `ynn_fusion`
-(YNNPACK) or `dot`.
+(YNNPACK) or `dot`. Keep --frames to a few hundred: over ~500 steps the profiler drops events
+and the per-kind sums fall short of the step.
 """
 import argparse
 import collections

@@ -55,7 +55,8 @@ def _matmul_rows(x: jax.Array, w2: jax.Array) -> jax.Array:
   rows = x.reshape(-1, x.shape[-1])
   if not 1 < rows.shape[0] <= SMALL_DOT_MAX_ROWS:
     return _matmul(x, w2)
-  y = jnp.sum(w2[None] * rows[:, None, :], axis=-1)
+  f32 = jnp.float32  # accumulate as a dot does (a no-op for float32 inputs)
+  y = jnp.sum(w2[None].astype(f32) * rows[:, None, :].astype(f32), axis=-1).astype(x.dtype)
   return y.reshape(x.shape[:-1] + w2.shape[:1])
 
 

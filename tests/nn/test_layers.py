@@ -28,3 +28,14 @@ def test_project_gradients_are_autodiffs(x_shape, w_shape):
     assert a.shape == b.shape
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
   np.testing.assert_allclose(layers.project(x, w), plain(x, w), rtol=1e-5, atol=1e-5)
+
+
+def test_two_row_product_in_bfloat16_accumulates_in_float32():
+  rng = np.random.default_rng(0)
+  x = jnp.asarray(rng.normal(size=(2, 1, 512)), jnp.bfloat16)
+  w = jnp.asarray(rng.normal(size=(64, 512)), jnp.bfloat16)
+  want = np.asarray(x, np.float32) @ np.asarray(w, np.float32).T
+  got = layers.project(x, w)
+  assert got.dtype == jnp.bfloat16
+  np.testing.assert_allclose(np.asarray(got, np.float32), want, rtol=1e-2, atol=0.1)
+
