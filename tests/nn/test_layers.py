@@ -1,5 +1,5 @@
 """layers.project's hand-written weight gradient (XLA:CPU's faster layout) is autodiff's, and its
-row-by-row product for a decode step's two rows (CFG) is the plain product."""
+multiply + sum for a decode step's two rows (CFG) is the plain product."""
 import jax
 import jax.numpy as jnp
 import numpy as np
