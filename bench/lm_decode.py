@@ -56,6 +56,17 @@ def ours_from(ref):
   return musicgen.fill_lm(cfg, params), cfg
 
 
+def random_lm(shape, text_dim=64):
+  """Our LM at one of SHAPES with random weights, conditioned on text states of `text_dim`."""
+  from flax import nnx  # pylint: disable=g-import-not-at-top
+  from soundgen_jax.lm.model import AudioLM, LMConfig  # pylint: disable=g-import-not-at-top
+  from soundgen_jax.parallel import sharding  # pylint: disable=g-import-not-at-top
+  dim, layers, heads, ffn, k, v = SHAPES[shape]
+  cfg = LMConfig(num_codebooks=k, codebook_size=v, dim=dim, num_heads=heads, num_layers=layers,
+                 ffn_dim=ffn, text_dim=text_dim)
+  return sharding.sharded_init(lambda: AudioLM(cfg, rngs=nnx.Rngs(0)))
+
+
 def decoder_bytes(cfg):
   """Bytes of weights one decode step reads: every block, the final norm and the heads; the
   embeddings only K rows. The condition's cross-attention K/V weights are read once, not per
@@ -129,14 +140,9 @@ def long_form_memory(seconds, window, stride, frame_rate=50):
   """Generates `seconds` of audio tokens (tiny shape) by windows; prints peak RSS as JSON."""
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
-  from flax import nnx  # pylint: disable=g-import-not-at-top
   from soundgen_jax.lm import patterns, sampling  # pylint: disable=g-import-not-at-top
-  from soundgen_jax.lm.model import AudioLM, LMConfig  # pylint: disable=g-import-not-at-top
-  from soundgen_jax.parallel import sharding  # pylint: disable=g-import-not-at-top
-  dim, layers, heads, ffn, k, v = SHAPES["tiny"]
-  cfg = LMConfig(num_codebooks=k, codebook_size=v, dim=dim, num_heads=heads, num_layers=layers,
-                 ffn_dim=ffn, text_dim=64)
-  lm = sharding.sharded_init(lambda: AudioLM(cfg, rngs=nnx.Rngs(0)))
+  lm = random_lm("tiny")
+  k = lm.cfg.num_codebooks
   text, mask = jnp.ones((1, 8, 64)), jnp.ones((1, 8), bool)
   s = sampling.Sampling(top_k=250, cfg_coef=3.0)
   t = _timed(lambda: np.asarray(sampling.generate_long(

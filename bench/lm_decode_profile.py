@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import lm_decode  # noqa: E402  (this folder's; SHAPES, the floor)
+import lm_decode  # noqa: E402  (this folder's: the shapes, the model, the floor)
 
 
 def main():
@@ -38,14 +38,9 @@ def main():
   args = parser.parse_args()
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
-  from flax import nnx  # pylint: disable=g-import-not-at-top
   from soundgen_jax.lm import patterns, sampling  # pylint: disable=g-import-not-at-top
-  from soundgen_jax.lm.model import AudioLM, LMConfig  # pylint: disable=g-import-not-at-top
-  from soundgen_jax.parallel import sharding  # pylint: disable=g-import-not-at-top
-  dim, layers, heads, ffn, k, v = lm_decode.SHAPES[args.shape]
-  cfg = LMConfig(num_codebooks=k, codebook_size=v, dim=dim, num_heads=heads, num_layers=layers,
-                 ffn_dim=ffn, text_dim=64)
-  lm = sharding.sharded_init(lambda: AudioLM(cfg, rngs=nnx.Rngs(0)))
+  lm = lm_decode.random_lm(args.shape)
+  cfg, k = lm.cfg, lm.cfg.num_codebooks
   pattern = patterns.make("delay", k)
   s = sampling.Sampling(top_k=250, cfg_coef=args.cfg)
   text, mask = jnp.ones((1, 8, 64)), jnp.ones((1, 8), bool)
