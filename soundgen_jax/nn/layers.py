@@ -49,8 +49,8 @@ SMALL_DOT_MAX_ROWS = 2
 def _matmul_rows(x: jax.Array, w2: jax.Array) -> jax.Array:
   """_matmul for XLA:CPU. A dot of 2 rows goes to YNNPACK, which read MusicGen-small's weights
   at ~12 GB/s (a CFG step 124 ms, bench/lm_decode_profile.py); XLA's own fused multiply + sum
-  over the input axis reads them once for both rows: 117.5 -> 75.5 ms/step at CFG 3 (one dot
-  per row: 97.7; Intel Xeon, 2 cores). A single row stays a dot (XLA's matrix-vector product,
+  over the input axis reads them once for both rows: 123.9 -> 75.7 ms/step at CFG 3 (one dot
+  per row: 97.7 in a probe; Intel Xeon, 2 cores). A single row stays a dot (XLA's matrix-vector product,
   80% of the floor; the multiply + sum was 70x slower there)."""
   rows = x.reshape(-1, x.shape[-1])
   if not 1 < rows.shape[0] <= SMALL_DOT_MAX_ROWS:
