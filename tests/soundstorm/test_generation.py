@@ -139,18 +139,21 @@ def test_evaluate_soundstorm_script(storm_dir, tmp_path):
   assert r.returncode == 0, r.stderr
   result = json.loads((out / "evaluation.json").read_text())
   row = result["accuracy"]["level 1"]
-  assert set(row) == {"most frequent code", "previous frame", "SoundStorm, default decoding",
-                      "SoundStorm, greedy"}
+  decodings = ("default decoding", "greedy", "greedy, no CFG", "argmax, one pass, no CFG")
+  assert set(row) == {"most frequent code", "previous frame"} | {f"SoundStorm, {n}"
+                                                                 for n in decodings}
   assert all(0.0 <= v <= 1.0 for v in row.values())
-  assert result["passes"] == {"default decoding": 16, "greedy": 16}
-  assert set(result["quality"]) == {"codec round trip (all levels)", "first level only",
-                                    "SoundStorm, default decoding", "SoundStorm, greedy"}
+  assert result["passes"] == {"default decoding": 16, "greedy": 16, "greedy, no CFG": 16,
+                              "argmax, one pass, no CFG": 1}
+  assert set(result["quality"]) == {"codec round trip (all levels)", "first level only"} | {
+      f"SoundStorm, {n}" for n in decodings}
+  assert set(result["above_baselines_by_decoding"]) == set(decodings)
   assert result["quality"]["codec round trip (all levels)"]["mel_vs_round_trip"] == 1.0
   assert "shuffled captions (chance)" in result["adherence"]
   assert set(result["targets"]) == {"every finer level above both baselines",
                                     "mel distance at most 1.5x the round trip's"}
   assert (out / "spectrograms.png").stat().st_size > 0
-  assert "| level 1 |" in r.stdout and "targets:" in r.stdout
+  assert "| level 1 |" in r.stdout and "targets (default decoding):" in r.stdout
 
 
 def test_demo_report(storm_dir, tmp_path, tmp_path_factory):
