@@ -12,8 +12,8 @@
 
 Decoding as the folder's defaults (the paper's schedule, CFG with the caption), greedy
 (temperature 0, no confidence noise), greedy without CFG, and the model's argmax in one pass per
-level without CFG (each token's most likely code: what token accuracy rewards). Writes OUT/evaluation.json and OUT/spectrograms.png; prints
-the tables as Markdown.
+level without CFG (each token's most likely code: what token accuracy rewards). Writes
+OUT/evaluation.json and OUT/spectrograms.png; prints the tables as Markdown.
 """
 import argparse
 import json

@@ -12,7 +12,7 @@ from soundgen_jax.nn import layers
 @pytest.mark.parametrize("x_shape,w_shape", [((2, 5, 8), (32, 8)),       # x narrower than y
                                              ((2, 5, 32), (8, 32)),      # y narrower
                                              ((3, 16), (2, 4, 3, 16)),   # output-first heads
-                                             ((2, 1, 16), (3, 4, 16)),   # CFG decode: multiply + sum
+                                             ((2, 1, 16), (3, 4, 16)),   # CFG decode: two rows
                                              ((1, 1, 16), (24, 16))])
 @pytest.mark.parametrize("per_row_max_bytes", [0, layers.PER_ROW_MAX_BYTES])
 def test_project_gradients_are_autodiffs(x_shape, w_shape, per_row_max_bytes, monkeypatch):
@@ -43,4 +43,3 @@ def test_two_row_product_in_bfloat16_accumulates_in_float32(per_row_max_bytes, m
   got = layers.project(x, w)
   assert got.dtype == jnp.bfloat16
   np.testing.assert_allclose(np.asarray(got, np.float32), want, rtol=1e-2, atol=0.1)
-
