@@ -4,6 +4,8 @@ attributes, the shuffled-caption chance row, and each row's place from chance to
 
 "All checks pass" is the checker's verdict on a clip (every stated attribute recovered);
 "checks passed" the share of its individual checks (kind, pitch, tempo, colour, ...) passed.
+A row's place from chance to the ceiling comes with a 95% bootstrap interval over the clips: on
+256 captions it spans about +-10 points, so one evaluation decides little near a target.
 """
 from __future__ import annotations
 
@@ -32,6 +34,19 @@ def _by_kind(matches, attributes):
   return {k: sum(v) / len(v) for k, v in sorted(out.items())}
 
 
+def interval(row, chance, ceiling, resamples: int = 1000, seed: int = 0):
+  """95% bootstrap interval of (row - chance) / (ceiling - chance) over the clips, per-clip
+  scores paired by index (the rows score the same captions' clips), or None."""
+  scores = np.asarray([row, chance, ceiling], dtype=np.float64)
+  picks = np.random.default_rng(seed).integers(0, scores.shape[1], (resamples, scores.shape[1]))
+  g, c, r = scores[:, picks].mean(-1)
+  ok = r > c
+  if not ok.any():
+    return None
+  lo, hi = np.percentile((g[ok] - c[ok]) / (r[ok] - c[ok]), [2.5, 97.5])
+  return [float(lo), float(hi)]
+
+
 def table(rows: dict[str, np.ndarray], rate: int, attributes: list[dict[str, Any]],
           chance_of: str) -> dict[str, dict[str, Any]]:
   """Each row's adherence / checks passed (and per kind); `chance_of`'s clips scored against
@@ -47,19 +62,25 @@ def table(rows: dict[str, np.ndarray], rate: int, attributes: list[dict[str, Any
                  "checks_passed": float(np.mean([c for _, c, _ in results])),
                  "by_kind": _by_kind(matches, attrs), "per_clip": [r[2] for r in results]}
   if CEILING in out:
-    for metric in ("adherence", "checks_passed"):
+    per_clip = {name: ([float(m) for m, _, _ in results], [c for _, c, _ in results])
+                for name, (results, _) in scored.items()}
+    for i, metric in enumerate(("adherence", "checks_passed")):
       ceiling, chance = out[CEILING][metric], out[CHANCE][metric]
       for name in rows:
         if name not in (CEILING, "real clips"):
           out[name][f"{metric}_from_chance_to_ceiling"] = \
               (out[name][metric] - chance) / (ceiling - chance) if ceiling > chance else None
+          out[name][f"{metric}_from_chance_to_ceiling_95"] = interval(
+              per_clip[name][i], per_clip[CHANCE][i], per_clip[CEILING][i])
   return out
 
 
 def markdown(t: dict[str, dict[str, Any]], title: str) -> str:
   def share(row, key):
-    v = row.get(key)
-    return "" if v is None else f"{100 * v:.0f}%"
+    v, span = row.get(key), row.get(key + "_95")
+    if v is None:
+      return ""
+    return f"{100 * v:.0f}%" + (f" ({100 * span[0]:.0f} to {100 * span[1]:.0f}%)" if span else "")
 
   lines = [f"| {title} | all checks pass | chance -> ceiling | checks passed | chance -> "
            "ceiling |", "| --- | --- | --- | --- | --- |"]

@@ -8,6 +8,7 @@ import soxr
 
 from soundgen_jax.data.corpora import synthetic
 from soundgen_jax.eval import adherence as ad
+from soundgen_jax.eval import adherence_table
 
 SR = 24000
 
@@ -173,3 +174,20 @@ def test_silent_short_and_stereo_input(clean):
   assert set(by_kind) == set(synthetic.KINDS)
   with pytest.raises(ValueError, match="at least one"):
     ad.adherence([])
+
+
+def test_chance_to_ceiling_interval_holds_the_estimate_and_narrows_with_clips():
+  rng = np.random.default_rng(0)
+
+  def draw(n):  # per-clip shares of checks passed: chance 0.4, generated 0.55, ceiling 0.7
+    return [np.clip(rng.normal(m, 0.3, n), 0, 1) for m in (0.55, 0.4, 0.7)]
+
+  spans = []
+  for n in (256, 4096):
+    row, chance, ceiling = draw(n)
+    point = (np.mean(row) - np.mean(chance)) / (np.mean(ceiling) - np.mean(chance))
+    lo, hi = adherence_table.interval(row, chance, ceiling)
+    assert lo < point < hi
+    spans.append(hi - lo)
+  assert spans[1] < 0.5 * spans[0]
+  assert adherence_table.interval([1.0, 1.0], [0.5, 0.5], [0.5, 0.5]) is None  # no headroom
