@@ -8,7 +8,8 @@ corpus, scored by the caption-adherence checker (soundgen_jax/eval/adherence.py)
   shuffled captions      the CFG 3 generations scored against other examples' captions: chance
 
   python scripts/evaluate_lm.py --model WORKDIR/export --examples 256 --out docs/lm_tiny
-  python scripts/evaluate_lm.py ... --greedy --out docs/lm_tiny/greedy
+  python scripts/evaluate_lm.py --model WORKDIR/export --examples 1024 --greedy \
+      --out docs/lm_tiny/greedy
 
 Decoding: audiocraft's sampling (top-k 250, temperature 1), or argmax with --greedy. A small,
 short-trained LM (the tiny one: codebook-0 perplexity ~17) samples a new code almost every

@@ -55,23 +55,22 @@ def table(rows: dict[str, np.ndarray], rate: int, attributes: list[dict[str, Any
   shuffled = attributes[1:] + attributes[:1]
   scored = {name: (score(audio, rate, attributes), attributes) for name, audio in rows.items()}
   scored[CHANCE] = (score(rows[chance_of], rate, shuffled), shuffled)
-  out = {}
+  out, clips = {}, {}  # clips: per-clip scores by row, then metric
   for name, (results, attrs) in scored.items():
     matches = [m for m, _, _ in results]
+    clips[name] = {"adherence": matches, "checks_passed": [c for _, c, _ in results]}
     out[name] = {"adherence": float(np.mean(matches)),
-                 "checks_passed": float(np.mean([c for _, c, _ in results])),
+                 "checks_passed": float(np.mean(clips[name]["checks_passed"])),
                  "by_kind": _by_kind(matches, attrs), "per_clip": [r[2] for r in results]}
   if CEILING in out:
-    per_clip = {name: ([float(m) for m, _, _ in results], [c for _, c, _ in results])
-                for name, (results, _) in scored.items()}
-    for i, metric in enumerate(("adherence", "checks_passed")):
+    for metric in ("adherence", "checks_passed"):
       ceiling, chance = out[CEILING][metric], out[CHANCE][metric]
       for name in rows:
         if name not in (CEILING, "real clips"):
           out[name][f"{metric}_from_chance_to_ceiling"] = \
               (out[name][metric] - chance) / (ceiling - chance) if ceiling > chance else None
           out[name][f"{metric}_from_chance_to_ceiling_95"] = interval(
-              per_clip[name][i], per_clip[CHANCE][i], per_clip[CEILING][i])
+              clips[name][metric], clips[CHANCE][metric], clips[CEILING][metric])
   return out
 
 
