@@ -3,12 +3,13 @@ corpus, scored by the caption-adherence checker (soundgen_jax/eval/adherence.py)
 
   real clips             the held-out audio itself (how far the checker gets at this length)
   codec round trip       the real clips through the LM's codec: the ceiling for generations
-  generated, CFG 3       from the captions, audiocraft's guidance
+  generated, CFG c       from the captions, a row per --cfg coefficient (default 3, audiocraft's)
   generated, no CFG      cfg_coef 1
-  shuffled captions      the CFG 3 generations scored against other examples' captions: chance
+  shuffled captions      the first --cfg row's generations scored against other examples'
+                         captions: chance
 
   python scripts/evaluate_lm.py --model WORKDIR/export --examples 256 --out docs/lm_tiny
-  python scripts/evaluate_lm.py --model WORKDIR/export --examples 1024 --greedy \
+  python scripts/evaluate_lm.py --model WORKDIR/export --examples 1024 --greedy --cfg 2,3 \
       --out docs/lm_tiny/greedy
 
 Decoding: audiocraft's sampling (top-k 250, temperature 1), or argmax with --greedy. A small,
@@ -41,10 +42,21 @@ def main():
   parser.add_argument("--seed", type=int, default=0)
   parser.add_argument("--greedy", action="store_true",
                       help="decode by argmax instead of top-k 250 sampling")
+  parser.add_argument("--cfg", default="3",
+                      help="guidance coefficients, comma-separated: a row each (plus no CFG); "
+                           "the first one's generations give the chance row")
   parser.add_argument("--out", default="workdirs/evaluate_lm")
   args = parser.parse_args()
   if args.examples < 1:
     raise cli.UserError("--examples must be >= 1")
+  try:
+    coefs = [float(c) for c in args.cfg.split(",")]
+  except ValueError:
+    raise cli.UserError(f"--cfg takes numbers separated by commas, e.g. 2,3; got {args.cfg!r}"
+                        ) from None
+  if any(c <= 1.0 for c in coefs):
+    raise cli.UserError(f"--cfg coefficients must be > 1 (no CFG is always a row); got "
+                        f"{args.cfg}")
   import numpy as np  # pylint: disable=g-import-not-at-top
   from soundgen_jax.api import AudioGen  # pylint: disable=g-import-not-at-top
   from soundgen_jax.codecs import inference  # pylint: disable=g-import-not-at-top
@@ -70,20 +82,22 @@ def main():
     trip.append(inference.decode(codec, enc.codes[:, :model.lm.cfg.num_codebooks], enc.scales,
                                  enc.num_samples))
   rows["codec round trip"] = np.concatenate(trip)
-  for name, coef in (("generated, CFG 3", 3.0), ("generated, no CFG", 1.0)):
+  guided = [f"generated, CFG {c:g}" for c in coefs]
+  for name, coef in [*zip(guided, coefs), ("generated, no CFG", 1.0)]:
     model.set_generation_params(duration=seconds, cfg_coef=coef, use_sampling=not args.greedy)
     model.set_seed(args.seed)
     rows[name] = np.concatenate([model.generate(captions[i:i + args.batch_size])
                                  for i in range(0, len(captions), args.batch_size)])
-  table = adherence_table.table(rows, rate, attributes, chance_of="generated, CFG 3")
+  table = adherence_table.table(rows, rate, attributes, chance_of=guided[0])
   os.makedirs(args.out, exist_ok=True)
   with open(os.path.join(args.out, "adherence.json"), "w") as f:
     json.dump({"model": os.path.abspath(args.model), "examples": args.examples,
                "seconds": seconds, "split": args.split,
                "decoding": "greedy" if args.greedy else "top-k 250 sampling",
+               "chance_of": guided[0],
                "table": adherence_table.without_clips(table)}, f, indent=2)
   adherence_table.spectrograms(os.path.join(args.out, "spectrograms.png"),
-                               rows["generated, CFG 3"][:8], captions[:8], rate)
+                               rows[guided[0]][:8], captions[:8], rate)
   print(adherence_table.markdown(table, f"{args.examples} held-out captions, {seconds:g} s"))
   print(f"wrote {args.out}/adherence.json and spectrograms.png")
 

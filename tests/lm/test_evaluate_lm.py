@@ -7,14 +7,14 @@ import lm_helpers as h
 from script_helpers import ROOT, run_in_process
 
 SCRIPT = os.path.join(ROOT, "scripts", "evaluate_lm.py")
-ROWS = ("real clips", "codec round trip", "generated, CFG 3", "generated, no CFG",
-        "shuffled captions (chance)")
+ROWS = ("real clips", "codec round trip", "generated, CFG 2", "generated, CFG 3",
+        "generated, no CFG", "shuffled captions (chance)")
 
 
 def test_writes_the_adherence_table(tmp_path_factory, tmp_path):
   model = h.shared_model_dir(tmp_path_factory)
   run = run_in_process(SCRIPT, "--model", model, "--examples", "3", "--batch-size", "3",
-                       "--greedy", "--out", str(tmp_path))
+                       "--greedy", "--cfg", "2,3", "--out", str(tmp_path))
   assert run.returncode == 0, run.stderr[-3000:]
   with open(tmp_path / "adherence.json") as f:
     result = json.load(f)
@@ -23,11 +23,14 @@ def test_writes_the_adherence_table(tmp_path_factory, tmp_path):
     assert 0.0 <= row["adherence"] <= 1.0
   assert result["seconds"] == h.MAX_DURATION
   assert result["decoding"] == "greedy"
+  assert result["chance_of"] == "generated, CFG 2"  # the first --cfg
   assert (tmp_path / "spectrograms.png").stat().st_size > 1000
   assert all(name in run.stdout for name in ROWS)
 
 
-def test_bad_model_folder_is_one_line(tmp_path):
-  run = run_in_process(SCRIPT, "--model", str(tmp_path / "nowhere"), "--out", str(tmp_path))
-  assert run.returncode == 2
-  assert run.stderr.count("error:") == 1 and "Traceback" not in run.stderr
+def test_bad_input_is_one_line(tmp_path):
+  for args in (["--model", str(tmp_path / "nowhere")], ["--model", ".", "--cfg", "2,x"],
+               ["--model", ".", "--cfg", "1"]):
+    run = run_in_process(SCRIPT, *args, "--out", str(tmp_path))
+    assert run.returncode == 2, args
+    assert run.stderr.count("error:") == 1 and "Traceback" not in run.stderr, run.stderr
