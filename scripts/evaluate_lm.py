@@ -54,9 +54,9 @@ def main():
   except ValueError:
     raise cli.UserError(f"--cfg takes numbers separated by commas, e.g. 2,3; got {args.cfg!r}"
                         ) from None
-  if any(c <= 1.0 for c in coefs):
-    raise cli.UserError(f"--cfg coefficients must be > 1 (no CFG is always a row); got "
-                        f"{args.cfg}")
+  if any(c <= 1.0 for c in coefs) or len(set(coefs)) < len(coefs):
+    raise cli.UserError(f"--cfg coefficients must be > 1 (no CFG is always a row) and each "
+                        f"given once; got {args.cfg}")
   import numpy as np  # pylint: disable=g-import-not-at-top
   from soundgen_jax.api import AudioGen  # pylint: disable=g-import-not-at-top
   from soundgen_jax.codecs import inference  # pylint: disable=g-import-not-at-top

@@ -30,7 +30,7 @@ def test_writes_the_adherence_table(tmp_path_factory, tmp_path):
 
 def test_bad_input_is_one_line(tmp_path):
   for args in (["--model", str(tmp_path / "nowhere")], ["--model", ".", "--cfg", "2,x"],
-               ["--model", ".", "--cfg", "1"]):
+               ["--model", ".", "--cfg", "1"], ["--model", ".", "--cfg", "2,2"]):
     run = run_in_process(SCRIPT, *args, "--out", str(tmp_path))
     assert run.returncode == 2, args
     assert run.stderr.count("error:") == 1 and "Traceback" not in run.stderr, run.stderr
