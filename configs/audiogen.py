@@ -39,7 +39,11 @@ def lm_config(config: ml_collections.ConfigDict, variant: str, *, family_default
   m.num_layers = layers                    # Transformer blocks
   m.ffn_dim = ffn                          # feed-forward width
   m.text_dim = 384 if tiny else (1024 if variant == "medium" else 768)  # text states' width
-  m.positions = "sinusoidal"               # sinusoidal (MusicGen) | rotary
+  # sinusoidal (MusicGen) | rotary | sinusoidal+rotary. tiny: rotary in attention plus weak
+  # absolute positions learns far faster than MusicGen's (held-out loss 2.88 at 1500 steps
+  # against 3.32 at 1800) and keeps the fades that rotary alone lost (README, Audio LM).
+  m.positions = "sinusoidal+rotary" if tiny else "sinusoidal"
+  m.position_scale = 0.1 if tiny else 1.0  # factor on the sinusoidal positions (audiocraft: 1)
   m.norm_first = True                      # pre-norm blocks
   m.norm_eps = 1e-5                        # LayerNorm epsilon
   m.dropout = 0.0 if tiny else 0.1         # dropout in training
@@ -61,7 +65,7 @@ def lm_config(config: ml_collections.ConfigDict, variant: str, *, family_default
   config.condition_dropout = family_defaults["condition_dropout"]  # share of null captions
 
   config.seed = 0                          # init, dropout and data order
-  config.total_steps = 1800 if tiny else 200_000  # training steps (tiny: ~14 min on 2 cores)
+  config.total_steps = 1500 if tiny else 200_000  # training steps (tiny: ~13 min on 2 cores)
   config.batch_size = 16 if tiny else 192  # global batch
   config.log_every_steps = 20 if tiny else 100  # metrics.jsonl / TensorBoard interval
   config.eval_every_steps = 250 if tiny else 5000  # held-out eval interval (0: only at the end)

@@ -8,13 +8,14 @@ corpus, scored by the caption-adherence checker (soundgen_jax/eval/adherence.py)
   shuffled captions      the first --cfg row's generations scored against other examples'
                          captions: chance
 
-  python scripts/evaluate_lm.py --model WORKDIR/export --examples 256 --out docs/lm_tiny
-  python scripts/evaluate_lm.py --model WORKDIR/export --examples 1024 --greedy --cfg 2,3 \
+  python scripts/evaluate_lm.py --model WORKDIR/export --examples 1024 --temperature 0.3 \
+      --cfg 2,3 --out docs/lm_tiny
+  python scripts/evaluate_lm.py --model WORKDIR/export --examples 256 --greedy --cfg 2,3 \
       --out docs/lm_tiny/greedy
 
-Decoding: audiocraft's sampling (top-k 250, temperature 1), or argmax with --greedy. A small,
-short-trained LM (the tiny one: codebook-0 perplexity ~17) samples a new code almost every
-frame: clicks that the checker hears as drums; its argmax path keeps tones steady.
+Decoding: top-k 250 sampling at --temperature (default 1, audiocraft's), or argmax with
+--greedy. A small, short-trained LM sampled at temperature 1 draws a new code almost every
+frame: clicks that the checker hears as drums; a low temperature keeps tones steady.
 
 Columns as soundgen_jax/eval/adherence_table.py says. Writes OUT/adherence.json (the table,
 per kind too) and OUT/spectrograms.png (the first generations with their captions); prints the
@@ -42,6 +43,8 @@ def main():
   parser.add_argument("--seed", type=int, default=0)
   parser.add_argument("--greedy", action="store_true",
                       help="decode by argmax instead of top-k 250 sampling")
+  parser.add_argument("--temperature", type=float, default=1.0,
+                      help="sampling temperature (unused with --greedy)")
   parser.add_argument("--cfg", default="3",
                       help="guidance coefficients, comma-separated: a row each (plus no CFG); "
                            "the first one's generations give the chance row")
@@ -57,6 +60,9 @@ def main():
   if any(c <= 1.0 for c in coefs) or len(set(coefs)) < len(coefs):
     raise cli.UserError(f"--cfg coefficients must be > 1 (no CFG is always a row) and each "
                         f"given once; got {args.cfg}")
+  if args.temperature <= 0:
+    raise cli.UserError(f"--temperature must be > 0 (use --greedy for argmax); got "
+                        f"{args.temperature:g}")
   import numpy as np  # pylint: disable=g-import-not-at-top
   from soundgen_jax.api import AudioGen  # pylint: disable=g-import-not-at-top
   from soundgen_jax.codecs import inference  # pylint: disable=g-import-not-at-top
@@ -84,16 +90,19 @@ def main():
   rows["codec round trip"] = np.concatenate(trip)
   guided = [f"generated, CFG {c:g}" for c in coefs]
   for name, coef in [*zip(guided, coefs), ("generated, no CFG", 1.0)]:
-    model.set_generation_params(duration=seconds, cfg_coef=coef, use_sampling=not args.greedy)
+    model.set_generation_params(duration=seconds, cfg_coef=coef, use_sampling=not args.greedy,
+                                temperature=args.temperature)
     model.set_seed(args.seed)
     rows[name] = np.concatenate([model.generate(captions[i:i + args.batch_size])
                                  for i in range(0, len(captions), args.batch_size)])
   table = adherence_table.table(rows, rate, attributes, chance_of=guided[0])
+  decoding = ("greedy" if args.greedy
+              else f"top-k 250 sampling, temperature {args.temperature:g}")
   os.makedirs(args.out, exist_ok=True)
   with open(os.path.join(args.out, "adherence.json"), "w") as f:
     json.dump({"model": os.path.abspath(args.model), "examples": args.examples,
                "seconds": seconds, "split": args.split,
-               "decoding": "greedy" if args.greedy else "top-k 250 sampling",
+               "decoding": decoding,
                "chance_of": guided[0],
                "table": adherence_table.without_clips(table)}, f, indent=2)
   adherence_table.spectrograms(os.path.join(args.out, "spectrograms.png"),

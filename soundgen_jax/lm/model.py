@@ -21,7 +21,7 @@ from soundgen_jax.nn import layers, positions
 from soundgen_jax.nn.transformer import Transformer, TransformerConfig
 from soundgen_jax.parallel import sharding
 
-POSITIONS = ("sinusoidal", "rotary")
+POSITIONS = ("sinusoidal", "rotary", "sinusoidal+rotary")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,7 +34,8 @@ class LMConfig(layers.DictConfig):
   num_layers: int = 24              # Transformer blocks
   ffn_dim: int = 4096               # feed-forward width
   text_dim: int = 768               # width of the text states (0: unconditional model)
-  positions: str = "sinusoidal"     # sinusoidal (MusicGen) | rotary
+  positions: str = "sinusoidal"     # sinusoidal (MusicGen) | rotary | sinusoidal+rotary
+  position_scale: float = 1.0       # factor on the sinusoidal positions (audiocraft's 1)
   norm_first: bool = True           # pre-norm blocks
   norm_eps: float = 1e-5            # LayerNorm epsilon
   dropout: float = 0.0              # dropout in training
@@ -59,7 +60,7 @@ class LMConfig(layers.DictConfig):
         dim=self.dim, num_heads=self.num_heads, num_layers=self.num_layers,
         ffn_dim=self.ffn_dim, cross_attention=self.text_dim > 0, context_dim=self.dim,
         norm_first=self.norm_first, norm_eps=self.norm_eps, dropout=self.dropout,
-        rotary=self.positions == "rotary", dtype=self.dtype, param_dtype=self.param_dtype,
+        rotary="rotary" in self.positions, dtype=self.dtype, param_dtype=self.param_dtype,
         remat=self.remat, scan_layers=self.scan_layers)
 
 
@@ -92,8 +93,9 @@ class AudioLM(layers.TextConditioned):
     table = self.embed[...]
     x = sum(jnp.take(table[k], seq[:, k], axis=0) for k in range(self.cfg.num_codebooks))
     x = x.astype(dt)
-    if self.cfg.positions == "sinusoidal":
-      x = x + positions.sinusoidal(start + jnp.arange(seq.shape[-1]), self.cfg.dim).astype(dt)
+    if "sinusoidal" in self.cfg.positions:
+      pos = positions.sinusoidal(start + jnp.arange(seq.shape[-1]), self.cfg.dim)
+      x = x + (self.cfg.position_scale * pos).astype(dt)
     return sharding.constrain(x, ("batch", "length", "embed"))
 
   def logits(self, h: jax.Array) -> jax.Array:

@@ -14,7 +14,7 @@ ROWS = ("real clips", "codec round trip", "generated, CFG 2", "generated, CFG 3"
 def test_writes_the_adherence_table(tmp_path_factory, tmp_path):
   model = h.shared_model_dir(tmp_path_factory)
   run = run_in_process(SCRIPT, "--model", model, "--examples", "3", "--batch-size", "3",
-                       "--greedy", "--cfg", "2,3", "--out", str(tmp_path))
+                       "--temperature", "0.3", "--cfg", "2,3", "--out", str(tmp_path))
   assert run.returncode == 0, run.stderr[-3000:]
   with open(tmp_path / "adherence.json") as f:
     result = json.load(f)
@@ -22,7 +22,7 @@ def test_writes_the_adherence_table(tmp_path_factory, tmp_path):
   for row in result["table"].values():
     assert 0.0 <= row["adherence"] <= 1.0
   assert result["seconds"] == h.MAX_DURATION
-  assert result["decoding"] == "greedy"
+  assert result["decoding"] == "top-k 250 sampling, temperature 0.3"
   assert result["chance_of"] == "generated, CFG 2"  # the first --cfg
   assert (tmp_path / "spectrograms.png").stat().st_size > 1000
   assert all(name in run.stdout for name in ROWS)
@@ -30,7 +30,8 @@ def test_writes_the_adherence_table(tmp_path_factory, tmp_path):
 
 def test_bad_input_is_one_line(tmp_path):
   for args in (["--model", str(tmp_path / "nowhere")], ["--model", ".", "--cfg", "2,x"],
-               ["--model", ".", "--cfg", "1"], ["--model", ".", "--cfg", "2,2"]):
+               ["--model", ".", "--cfg", "1"], ["--model", ".", "--cfg", "2,2"],
+               ["--model", ".", "--temperature", "0"]):
     run = run_in_process(SCRIPT, *args, "--out", str(tmp_path))
     assert run.returncode == 2, args
     assert run.stderr.count("error:") == 1 and "Traceback" not in run.stderr, run.stderr

@@ -62,15 +62,18 @@ def _sigterm_after(cmd, workdir, env, logged):
 
 
 def _assert_same(a, b, steps):
-  """Every logged value within 1e-6 relative; a perplexity through its log, the cross-entropy
-  it is exp of (exp turns the losses' last-ulp differences into ~1e-6 relative ones)."""
+  """Every logged value within 1e-5 relative; a perplexity through its log, the cross-entropy
+  it is exp of (exp turns the losses' last-ulp differences into ~1e-6 relative ones). Two
+  processes sum gradients in another order than one: with the tiny LM's rotary positions the
+  gradient norm differed by 1.1e-6 relative after 11 steps. A wrong batch or a stale state
+  changes the values themselves, not their last digits."""
   for step in steps:
     assert a[step].keys() == b[step].keys(), step
     for k, v in a[step].items():
       w = b[step][k]
       if k.startswith("perplexity"):
         v, w = np.log(v), np.log(w)
-      assert abs(w - v) <= 1e-6 * abs(v), (step, k, v, w)
+      assert abs(w - v) <= 1e-5 * abs(v), (step, k, v, w)
 
 
 @pytest.mark.parametrize("family", ["codec", "lm"])
