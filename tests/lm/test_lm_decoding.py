@@ -1,6 +1,5 @@
 """The LM's decoding path: a prefill and single steps through the KV cache give the logits of
 one full forward, for every kind of positions (rotary ones are applied at each step's index)."""
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
