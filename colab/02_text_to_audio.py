@@ -89,12 +89,15 @@ print("devices:", jax.devices())
 #   else none.
 # - `DURATION`: seconds per clip (at most the model's window here; longer is the long-form
 #   section's job). `SEED`: the random stream; the same seed gives the same audio.
+# - `TEMPERATURE`: the sampling temperature. audiocraft's is 1, for the published models; the
+#   tiny LMs trained here follow their captions best at 0.3 (README, "Audio LM").
 
 # %% tags=["parameters"]
 MODEL_DIR = os.environ.get("SOUNDGEN_MODEL_DIR", "")
 SOUNDSTORM_DIR = os.environ.get("SOUNDGEN_SOUNDSTORM_DIR", "")
 DURATION = float(os.environ.get("SOUNDGEN_DURATION", "4"))
 SEED = int(os.environ.get("SOUNDGEN_SEED", "0"))
+TEMPERATURE = float(os.environ.get("SOUNDGEN_TEMPERATURE", "0.3"))
 WORKDIR = os.environ.get("SOUNDGEN_WORKDIR", "workdirs/colab_02")
 
 # %%
@@ -128,13 +131,13 @@ def show(clips, titles):
 
 # %% [markdown]
 # ## Captions to audio
-# audiocraft's defaults: sampling with top-k 250, classifier-free guidance 3 (the logits move
-# away from the caption-free prediction, towards the caption's).
+# audiocraft's defaults but `TEMPERATURE`: sampling with top-k 250, classifier-free guidance 3
+# (the logits move away from the caption-free prediction, towards the caption's).
 
 # %%
 captions = ["a siren rising", "a drum beat at 120 bpm"]
 model.set_seed(SEED)
-model.set_generation_params(duration=DURATION)
+model.set_generation_params(duration=DURATION, temperature=TEMPERATURE)
 wav = model.generate(captions)
 print(f"{wav.shape} (batch, channels, samples); {model.last_stats.line()}")
 from soundgen_jax import audio as audio_io  # noqa: E402
@@ -171,7 +174,7 @@ show(clips, titles)
 # %%
 prompt = wav[:, :, : int(model.sample_rate * DURATION / 2)]  # the first half of each clip
 model.set_seed(SEED)
-model.set_generation_params(duration=DURATION)
+model.set_generation_params(duration=DURATION, temperature=TEMPERATURE)
 continued = model.generate_continuation(prompt, prompt_sample_rate=model.sample_rate,
                                         descriptions=["a siren falling", "a drum beat at 90 bpm"])
 print(f"prompts of {prompt.shape[-1] / model.sample_rate:.2f} s -> "
@@ -187,7 +190,8 @@ show(continued, ["a siren rising ... falling", "120 bpm ... 90 bpm"])
 # %%
 long_duration = 2 * model.max_duration
 model.set_seed(SEED)
-model.set_generation_params(duration=long_duration, extend_stride=model.max_duration / 2)
+model.set_generation_params(duration=long_duration, temperature=TEMPERATURE,
+                            extend_stride=model.max_duration / 2)
 model.set_custom_progress_callback(lambda done, total: print(f"  {done} / {total} frames"))
 long_wav = model.generate(captions)
 model.set_custom_progress_callback(None)
@@ -202,7 +206,7 @@ show(long_wav, [f"{c}, {long_duration:g} s" for c in captions])
 
 # %%
 if SOUNDSTORM_DIR:
-  model.set_generation_params(duration=model.max_duration)
+  model.set_generation_params(duration=model.max_duration, temperature=TEMPERATURE)
   model.set_soundstorm(SoundStorm.get_pretrained(SOUNDSTORM_DIR), levels=1)
   model.set_seed(SEED)
   both = model.generate(captions)

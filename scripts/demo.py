@@ -25,9 +25,9 @@ from soundgen_jax import cli  # noqa: E402  (quiet TensorFlow before it loads)
 
 MODES = ("LM alone", "LM + SoundStorm", "SoundStorm alone")
 # The bundled LM's decoding: top-k 250 sampling at a low temperature (at audiocraft's 1 the
-# tiny LM draws clicks), CFG as chosen on validation captions (README, "Audio LM").
+# tiny LM draws clicks) with audiocraft's CFG 3 (README, "Audio LM").
 LM_TEMPERATURE = 0.3
-LM_CFG = 2.0
+LM_CFG = 3.0
 
 
 def _spectrogram(path, audio, rate):

@@ -9,8 +9,8 @@ corpus, scored by the caption-adherence checker (soundgen_jax/eval/adherence.py)
                          captions: chance
 
   python scripts/evaluate_lm.py --model WORKDIR/export --examples 1024 --temperature 0.3 \
-      --cfg 2,3 --out docs/lm_tiny
-  python scripts/evaluate_lm.py --model WORKDIR/export --examples 256 --greedy --cfg 2,3 \
+      --cfg 3,2 --out docs/lm_tiny
+  python scripts/evaluate_lm.py --model WORKDIR/export --examples 256 --greedy --cfg 3,2 \
       --out docs/lm_tiny/greedy
 
 Decoding: top-k 250 sampling at --temperature (default 1, audiocraft's), or argmax with
