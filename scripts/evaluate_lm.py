@@ -7,6 +7,7 @@ corpus, scored by the caption-adherence checker (soundgen_jax/eval/adherence.py)
   generated, no CFG      cfg_coef 1
   shuffled captions      the first --cfg row's generations scored against other examples'
                          captions: chance
+Each CFG row's paired difference from the no-CFG row (same captions) follows the table.
 
   python scripts/evaluate_lm.py --model WORKDIR/export --examples 1024 --temperature 0.3 \
       --cfg 3,2 --out docs/lm_tiny
@@ -95,7 +96,8 @@ def main():
     model.set_seed(args.seed)
     rows[name] = np.concatenate([model.generate(captions[i:i + args.batch_size])
                                  for i in range(0, len(captions), args.batch_size)])
-  table = adherence_table.table(rows, rate, attributes, chance_of=guided[0])
+  table = adherence_table.table(rows, rate, attributes, chance_of=guided[0],
+                               baseline="generated, no CFG")
   decoding = ("greedy" if args.greedy
               else f"top-k 250 sampling, temperature {args.temperature:g}")
   os.makedirs(args.out, exist_ok=True)
@@ -103,7 +105,7 @@ def main():
     json.dump({"model": os.path.abspath(args.model), "examples": args.examples,
                "seconds": seconds, "split": args.split,
                "decoding": decoding,
-               "chance_of": guided[0],
+               "chance_of": guided[0], "baseline": "generated, no CFG",
                "table": adherence_table.without_clips(table)}, f, indent=2)
   adherence_table.spectrograms(os.path.join(args.out, "spectrograms.png"),
                                rows[guided[0]][:8], captions[:8], rate)

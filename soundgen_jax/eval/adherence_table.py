@@ -47,11 +47,22 @@ def interval(row, chance, ceiling, resamples: int = 1000, seed: int = 0):
   return [float(lo), float(hi)]
 
 
+def difference(row, baseline, resamples: int = 1000, seed: int = 0) -> tuple[float, list[float]]:
+  """mean(row) - mean(baseline) and its 95% bootstrap interval, per-clip scores paired by
+  index: whether one decoding beats another on the same captions (CFG against no CFG)."""
+  scores = np.asarray([row, baseline], dtype=np.float64)
+  picks = np.random.default_rng(seed).integers(0, scores.shape[1], (resamples, scores.shape[1]))
+  g, b = scores[:, picks].mean(-1)
+  lo, hi = np.percentile(g - b, [2.5, 97.5])
+  return float(scores[0].mean() - scores[1].mean()), [float(lo), float(hi)]
+
+
 def table(rows: dict[str, np.ndarray], rate: int, attributes: list[dict[str, Any]],
-          chance_of: str) -> dict[str, dict[str, Any]]:
+          chance_of: str, baseline: str | None = None) -> dict[str, dict[str, Any]]:
   """Each row's adherence / checks passed (and per kind); `chance_of`'s clips scored against
   the next example's captions give the chance row; generated rows get their place between
-  chance and the codec round trip (the CEILING row, when present)."""
+  chance and the codec round trip (the CEILING row, when present), and, given a `baseline`
+  row, their paired difference from it (`{metric}_over_baseline`, with its `_95` interval)."""
   shuffled = attributes[1:] + attributes[:1]
   scored = {name: (score(audio, rate, attributes), attributes) for name, audio in rows.items()}
   scored[CHANCE] = (score(rows[chance_of], rate, shuffled), shuffled)
@@ -71,6 +82,13 @@ def table(rows: dict[str, np.ndarray], rate: int, attributes: list[dict[str, Any
               (out[name][metric] - chance) / (ceiling - chance) if ceiling > chance else None
           out[name][f"{metric}_from_chance_to_ceiling_95"] = interval(
               clips[name][metric], clips[CHANCE][metric], clips[CEILING][metric])
+  for name in rows:
+    if baseline and name not in (baseline, CEILING, "real clips"):
+      out[name]["baseline"] = baseline
+      for metric in ("adherence", "checks_passed"):
+        (out[name][f"{metric}_over_baseline"],
+         out[name][f"{metric}_over_baseline_95"]) = difference(clips[name][metric],
+                                                               clips[baseline][metric])
   return out
 
 
@@ -88,6 +106,11 @@ def markdown(t: dict[str, dict[str, Any]], title: str) -> str:
                  f"{share(row, 'adherence_from_chance_to_ceiling')} | "
                  f"{100 * row['checks_passed']:.1f}% | "
                  f"{share(row, 'checks_passed_from_chance_to_ceiling')} |")
+  for name, row in t.items():
+    if "checks_passed_over_baseline" in row:
+      v, (lo, hi) = row["checks_passed_over_baseline"], row["checks_passed_over_baseline_95"]
+      lines.append(f"\n{name} minus {row['baseline']}, checks passed: {100 * v:+.1f} "
+                   f"points (95%: {100 * lo:+.1f} to {100 * hi:+.1f}), paired over the clips")
   return "\n".join(lines)
 
 

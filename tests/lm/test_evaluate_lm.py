@@ -24,6 +24,12 @@ def test_writes_the_adherence_table(tmp_path_factory, tmp_path):
   assert result["seconds"] == h.MAX_DURATION
   assert result["decoding"] == "top-k 250 sampling, temperature 0.3"
   assert result["chance_of"] == "generated, CFG 2"  # the first --cfg
+  for name in ("generated, CFG 2", "generated, CFG 3"):  # each paired with no CFG
+    row = result["table"][name]
+    lo, hi = row["checks_passed_over_baseline_95"]
+    assert row["baseline"] == "generated, no CFG" and lo <= row["checks_passed_over_baseline"] <= hi
+  assert "baseline" not in result["table"]["generated, no CFG"]
+  assert "CFG 3 minus generated, no CFG, checks passed" in run.stdout
   assert (tmp_path / "spectrograms.png").stat().st_size > 1000
   assert all(name in run.stdout for name in ROWS)
 
