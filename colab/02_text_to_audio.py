@@ -89,8 +89,8 @@ print("devices:", jax.devices())
 #   else none.
 # - `DURATION`: seconds per clip (at most the model's window here; longer is the long-form
 #   section's job). `SEED`: the random stream; the same seed gives the same audio.
-# - `TEMPERATURE`: the sampling temperature. audiocraft's is 1, for the published models; the
-#   tiny LMs trained here follow their captions best at 0.3 (README, "Audio LM").
+# - `TEMPERATURE`: the sampling temperature. 0.3 suits the tiny LMs trained here (README,
+#   "Audio LM"); set 1, audiocraft's default, for a converted published model.
 
 # %% tags=["parameters"]
 MODEL_DIR = os.environ.get("SOUNDGEN_MODEL_DIR", "")

@@ -196,9 +196,10 @@ def test_chance_to_ceiling_interval_holds_the_estimate_and_narrows_with_clips():
 def test_paired_difference_sees_a_gain_the_row_intervals_do_not():
   rng = np.random.default_rng(0)
   base = rng.uniform(0.2, 0.8, 512)  # per-clip shares of the same captions' checks
-  better = base + rng.normal(0.02, 0.02, 512)
+  better = base + rng.normal(0.01, 0.02, 512)
   gain, (lo, hi) = adherence_table.difference(better, base)
-  assert lo < gain < hi and lo > 0  # paired: the 2-point gain is clear
+  assert lo < gain < hi and lo > 0  # paired: the 1-point gain is clear
+  assert hi - lo < 0.01  # unpaired resampling would span ~0.04 (the clips' own spread)
   ceiling, chance = np.full(512, 0.9), np.full(512, 0.1)
   b_lo, b_hi = adherence_table.interval(base, chance, ceiling)
   g_lo, g_hi = adherence_table.interval(better, chance, ceiling)

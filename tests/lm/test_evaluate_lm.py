@@ -3,6 +3,8 @@ spectrogram grid (the figures themselves are the evidence run's, not asserted he
 import json
 import os
 
+import pytest
+
 import lm_helpers as h
 from script_helpers import ROOT, run_in_process
 
@@ -24,12 +26,18 @@ def test_writes_the_adherence_table(tmp_path_factory, tmp_path):
   assert result["seconds"] == h.MAX_DURATION
   assert result["decoding"] == "top-k 250 sampling, temperature 0.3"
   assert result["chance_of"] == "generated, CFG 2"  # the first --cfg
+  table = result["table"]
   for name in ("generated, CFG 2", "generated, CFG 3"):  # each paired with no CFG
-    row = result["table"][name]
-    lo, hi = row["checks_passed_over_baseline_95"]
-    assert row["baseline"] == "generated, no CFG" and lo <= row["checks_passed_over_baseline"] <= hi
-  assert "baseline" not in result["table"]["generated, no CFG"]
-  assert "CFG 3 minus generated, no CFG, checks passed" in run.stdout
+    row = table[name]
+    assert row["baseline"] == "generated, no CFG"
+    for metric in ("adherence", "checks_passed"):
+      gain = row[metric] - table["generated, no CFG"][metric]
+      assert row[f"{metric}_over_baseline"] == pytest.approx(gain)
+      assert len(row[f"{metric}_over_baseline_95"]) == 2
+    assert f"{name} minus generated, no CFG, checks passed" in run.stdout
+  for name in ("real clips", "codec round trip", "generated, no CFG",
+               "shuffled captions (chance)"):
+    assert "baseline" not in table[name], name
   assert (tmp_path / "spectrograms.png").stat().st_size > 1000
   assert all(name in run.stdout for name in ROWS)
 
