@@ -90,14 +90,14 @@ def main():
                                  enc.num_samples))
   rows["codec round trip"] = np.concatenate(trip)
   guided = [f"generated, CFG {c:g}" for c in coefs]
-  for name, coef in [*zip(guided, coefs), ("generated, no CFG", 1.0)]:
+  unguided = "generated, no CFG"
+  for name, coef in [*zip(guided, coefs), (unguided, 1.0)]:
     model.set_generation_params(duration=seconds, cfg_coef=coef, use_sampling=not args.greedy,
                                 temperature=args.temperature)
     model.set_seed(args.seed)
     rows[name] = np.concatenate([model.generate(captions[i:i + args.batch_size])
                                  for i in range(0, len(captions), args.batch_size)])
-  table = adherence_table.table(rows, rate, attributes, chance_of=guided[0],
-                               baseline="generated, no CFG")
+  table = adherence_table.table(rows, rate, attributes, chance_of=guided[0], baseline=unguided)
   decoding = ("greedy" if args.greedy
               else f"top-k 250 sampling, temperature {args.temperature:g}")
   os.makedirs(args.out, exist_ok=True)
@@ -105,7 +105,7 @@ def main():
     json.dump({"model": os.path.abspath(args.model), "examples": args.examples,
                "seconds": seconds, "split": args.split,
                "decoding": decoding,
-               "chance_of": guided[0], "baseline": "generated, no CFG",
+               "chance_of": guided[0], "baseline": unguided,
                "table": adherence_table.without_clips(table)}, f, indent=2)
   adherence_table.spectrograms(os.path.join(args.out, "spectrograms.png"),
                                rows[guided[0]][:8], captions[:8], rate)

@@ -34,12 +34,18 @@ def _by_kind(matches, attributes):
   return {k: sum(v) / len(v) for k, v in sorted(out.items())}
 
 
+def _resampled_means(rows, resamples: int, seed: int) -> np.ndarray:
+  """Each row's mean over `resamples` bootstrap draws of the clips, [rows, resamples]; the same
+  draws for every row, so rows of the same captions stay paired."""
+  scores = np.asarray(rows, dtype=np.float64)
+  picks = np.random.default_rng(seed).integers(0, scores.shape[1], (resamples, scores.shape[1]))
+  return scores[:, picks].mean(-1)
+
+
 def interval(row, chance, ceiling, resamples: int = 1000, seed: int = 0):
   """95% bootstrap interval of (row - chance) / (ceiling - chance) over the clips, per-clip
   scores paired by index (the rows score the same captions' clips), or None."""
-  scores = np.asarray([row, chance, ceiling], dtype=np.float64)
-  picks = np.random.default_rng(seed).integers(0, scores.shape[1], (resamples, scores.shape[1]))
-  g, c, r = scores[:, picks].mean(-1)
+  g, c, r = _resampled_means([row, chance, ceiling], resamples, seed)
   ok = r > c
   if not ok.any():
     return None
@@ -50,11 +56,9 @@ def interval(row, chance, ceiling, resamples: int = 1000, seed: int = 0):
 def difference(row, baseline, resamples: int = 1000, seed: int = 0) -> tuple[float, list[float]]:
   """mean(row) - mean(baseline) and its 95% bootstrap interval, per-clip scores paired by
   index: whether one decoding beats another on the same captions (CFG against no CFG)."""
-  scores = np.asarray([row, baseline], dtype=np.float64)
-  picks = np.random.default_rng(seed).integers(0, scores.shape[1], (resamples, scores.shape[1]))
-  g, b = scores[:, picks].mean(-1)
+  g, b = _resampled_means([row, baseline], resamples, seed)
   lo, hi = np.percentile(g - b, [2.5, 97.5])
-  return float(scores[0].mean() - scores[1].mean()), [float(lo), float(hi)]
+  return float(np.mean(row) - np.mean(baseline)), [float(lo), float(hi)]
 
 
 def table(rows: dict[str, np.ndarray], rate: int, attributes: list[dict[str, Any]],
@@ -73,17 +77,17 @@ def table(rows: dict[str, np.ndarray], rate: int, attributes: list[dict[str, Any
     out[name] = {"adherence": float(np.mean(matches)),
                  "checks_passed": float(np.mean(clips[name]["checks_passed"])),
                  "by_kind": _by_kind(matches, attrs), "per_clip": [r[2] for r in results]}
+  generated = [name for name in rows if name not in (CEILING, "real clips")]
   if CEILING in out:
     for metric in ("adherence", "checks_passed"):
       ceiling, chance = out[CEILING][metric], out[CHANCE][metric]
-      for name in rows:
-        if name not in (CEILING, "real clips"):
-          out[name][f"{metric}_from_chance_to_ceiling"] = \
-              (out[name][metric] - chance) / (ceiling - chance) if ceiling > chance else None
-          out[name][f"{metric}_from_chance_to_ceiling_95"] = interval(
-              clips[name][metric], clips[CHANCE][metric], clips[CEILING][metric])
-  for name in rows:
-    if baseline and name not in (baseline, CEILING, "real clips"):
+      for name in generated:
+        out[name][f"{metric}_from_chance_to_ceiling"] = \
+            (out[name][metric] - chance) / (ceiling - chance) if ceiling > chance else None
+        out[name][f"{metric}_from_chance_to_ceiling_95"] = interval(
+            clips[name][metric], clips[CHANCE][metric], clips[CEILING][metric])
+  for name in generated:
+    if baseline and name != baseline:
       out[name]["baseline"] = baseline
       for metric in ("adherence", "checks_passed"):
         (out[name][f"{metric}_over_baseline"],
