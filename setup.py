@@ -6,9 +6,10 @@ setuptools.setup(
     version="0.1.0",
     description="Neural audio codecs, text-to-audio LMs and SoundStorm in JAX / Flax NNX",
     packages=setuptools.find_packages(include=["soundgen_jax", "soundgen_jax.*", "configs"]),
-    # The bundled checkpoints (orbax folders) travel with the package.
+    # The bundled checkpoints (orbax folders) travel with the package, and the source of the
+    # XLA:CPU decode kernels, compiled on first use (soundgen_jax/nn/cpu_kernels.py).
     package_data={"soundgen_jax": ["assets/*/*", "assets/*/*/*", "assets/*/*/*/*",
-                                   "assets/*/*/*/*/*", "assets/*/*/*/*/*/*"]},
+                                   "assets/*/*/*/*/*", "assets/*/*/*/*/*/*", "nn/*.cc"]},
     python_requires=">=3.10",
     install_requires=[
         "jax>=0.7,<0.13",

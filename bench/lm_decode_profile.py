@@ -6,8 +6,9 @@ profiler, its XLA thunks summed by kind (numbered copies of one fusion kind toge
   XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type= python bench/lm_decode_profile.py
 
 Random weights, top-k 250, batch 1 (CFG doubles it). Prints ms/step with and without the
-profiler, then the thunk kinds by total time: on XLA:CPU the weight matmuls are `ynn_fusion`
-(YNNPACK) or `dot`. Keep --frames to a few hundred: over ~500 steps the profiler drops events
+profiler, then the thunk kinds by total time: on XLA:CPU a CFG step's weight products and its
+self-attention are `ffi_call`s (soundgen_jax/nn/cpu_kernels.cc), XLA's own matmuls `dot` or
+`ynn_fusion` (YNNPACK). Keep --frames to a few hundred: over ~500 steps the profiler drops events
 and the per-kind sums fall short of the step.
 """
 import argparse

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from soundgen_jax.nn import layers, positions as positions_lib
+from soundgen_jax.nn import cpu_kernels, layers, positions as positions_lib
 
 
 class KVCache(NamedTuple):
@@ -125,6 +125,8 @@ class Attention(nnx.Module):
     q_pos = index + jnp.arange(t)
     if cache is not None:
       cache = cache.write(k, v, index)
+      if t == 1 and causal and mask is None and cpu_kernels.usable(q, cache.k):  # decode step
+        return self._output(cpu_kernels.cached_attention(q, cache.k, cache.v, index + 1)), cache
       k_pos = jnp.arange(cache.v.shape[2])
       allowed = k_pos[None, :] <= (q_pos[:, None] if causal else index + t - 1)
     else:

@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from soundgen_jax.nn import init
+from soundgen_jax.nn import cpu_kernels, init
 
 
 def weight(rngs: nnx.Rngs, shape: Sequence[int], axes: Sequence[str | None], fan_in: int,
@@ -42,29 +42,15 @@ def _matmul(x: jax.Array, w2: jax.Array) -> jax.Array:
   return jax.lax.dot_general(x, w2, (((x.ndim - 1,), (1,)), ((), ())))
 
 
-# Up to this many rows (a CFG decode step's cond + null), no single dot (see _matmul_rows).
-SMALL_DOT_MAX_ROWS = 2
-# Up to this many weight bytes, one matrix-vector dot per row (the second finds it in cache).
-PER_ROW_MAX_BYTES = 1 << 20
-
-
 def _matmul_rows(x: jax.Array, w2: jax.Array) -> jax.Array:
-  """_matmul for XLA:CPU. A dot of 2 rows goes to YNNPACK, which read MusicGen-small's weights
-  at ~12 GB/s (a CFG step 124 ms, bench/lm_decode_profile.py); XLA's own fused multiply + sum
-  over the input axis reads them once for both rows: 123.9 -> 75.7 ms/step at CFG 3 (one dot
-  per row: 97.7 in a probe; Intel Xeon, 2 cores). A weight of at most PER_ROW_MAX_BYTES is
-  read from cache by the second row, and there the multiply + sum's call cost (~55 us) is what
-  counts: one XLA dot per row, tiny shape 1.78 -> 1.47 ms/step. A single row stays a dot (XLA's
-  matrix-vector product, 80% of the floor; the multiply + sum was 70x slower there)."""
+  """_matmul for XLA:CPU. A CFG decode step's two float32 rows (cond + null) go to
+  `cpu_kernels`'s kernel, which reads each weight once for both: XLA:CPU's own 2-row products
+  read MusicGen-small's weights at 12-20 GB/s, its 1-row dot at ~27 (Intel Xeon, 2 cores). One
+  row, more rows, other dtypes, or no C++ compiler: XLA's dot."""
   rows = x.reshape(-1, x.shape[-1])
-  if not 1 < rows.shape[0] <= SMALL_DOT_MAX_ROWS:
-    return _matmul(x, w2)
-  if w2.size * w2.dtype.itemsize <= PER_ROW_MAX_BYTES:
-    y = jnp.concatenate([_matmul(rows[i:i + 1], w2) for i in range(rows.shape[0])])
-  else:
-    f32 = jnp.float32  # accumulate as a dot does (a no-op for float32 inputs)
-    y = jnp.sum(w2[None].astype(f32) * rows[:, None, :].astype(f32), axis=-1).astype(x.dtype)
-  return y.reshape(x.shape[:-1] + w2.shape[:1])
+  if rows.shape[0] == 2 and cpu_kernels.usable(x, w2):
+    return cpu_kernels.two_row_matvec(rows, w2).reshape(x.shape[:-1] + w2.shape[:1])
+  return _matmul(x, w2)
 
 
 @jax.custom_vjp
