@@ -64,6 +64,31 @@ def attend(q: jax.Array, kv: KVCache, mask: jax.Array | None) -> jax.Array:
   return jnp.einsum("bhts,bhsd->bthd", weights, kv.v.astype(q.dtype))
 
 
+def _attend_masked(q: jax.Array, kv: KVCache, length) -> jax.Array:
+  return attend(q, kv, (jnp.arange(kv.v.shape[2]) < length)[None, None, None])
+
+
+@jax.custom_vjp
+def _attend_filled(q: jax.Array, kv: KVCache, length) -> jax.Array:
+  """One decode step's query over cache positions [0, length): on XLA:CPU `cpu_kernels`'
+  kernel, which reads only those positions (XLA's attention reads the whole window); its
+  gradient is XLA's masked attention's."""
+  return cpu_kernels.cached_attention(q, kv.k, kv.v, length)
+
+
+def _attend_filled_fwd(q, kv, length):
+  return _attend_filled(q, kv, length), (q, kv, length)
+
+
+def _attend_filled_bwd(residuals, dy):
+  q, kv, length = residuals
+  _, vjp = jax.vjp(lambda q, kv: _attend_masked(q, kv, length), q, kv)
+  return (*vjp(dy), None)
+
+
+_attend_filled.defvjp(_attend_filled_fwd, _attend_filled_bwd)
+
+
 class Attention(nnx.Module):
   """Self-attention (causal or not, optional rotary, optional KV cache) or cross-attention."""
 
@@ -125,8 +150,8 @@ class Attention(nnx.Module):
     q_pos = index + jnp.arange(t)
     if cache is not None:
       cache = cache.write(k, v, index)
-      if t == 1 and causal and mask is None and cpu_kernels.usable(q, cache.k):  # decode step
-        return self._output(cpu_kernels.cached_attention(q, cache.k, cache.v, index + 1)), cache
+      if t == 1 and causal and mask is None and cpu_kernels.usable(q, *cache):  # decode step
+        return self._output(_attend_filled(q, cache, index + 1)), cache
       k_pos = jnp.arange(cache.v.shape[2])
       allowed = k_pos[None, :] <= (q_pos[:, None] if causal else index + t - 1)
     else:

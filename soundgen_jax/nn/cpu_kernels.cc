@@ -33,7 +33,7 @@ constexpr int64_t kLanes = 4, kBlockRows = 4;
 typedef float Lanes __attribute__((vector_size(kLanes * sizeof(float))));
 constexpr int64_t kChunkRows = 64;     // weight rows per task a thread takes
 constexpr int64_t kPrefetchAhead = 128;  // floats: +4% over the hardware prefetcher alone
-constexpr int64_t kParallelBytes = 256 << 10;  // smaller weights: one thread, no hand-off
+constexpr int64_t kParallelBytes = 256 << 10;  // below this, one thread (no hand-off)
 
 inline Lanes Load(const float* p) {
   Lanes v;
@@ -60,7 +60,9 @@ void Rows(const float* x, const float* w, float* y, int64_t in, int64_t out, int
       const Lanes a = Load(x + i), b = Load(x1 + i);
       for (int64_t k = 0; k < kBlockRows; ++k) {
         const Lanes wk = Load(wo + k * in + i);
-        __builtin_prefetch(wo + k * in + i + kPrefetchAhead);  // never faults, even past the end
+        // An address, not a pointer (it may lie past the end); prefetches never fault.
+        __builtin_prefetch(reinterpret_cast<const void*>(
+            reinterpret_cast<uintptr_t>(wo + k * in + i) + kPrefetchAhead * sizeof(float)));
         acc[k][0] += wk * a;
         acc[k][1] += wk * b;
       }
@@ -140,6 +142,7 @@ ffi::Error CachedAttention(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> q, ffi::B
     return ffi::Error::InvalidArgument(
         "cached_attention: q [B, H, d], k [B, H, d, L], v [B, H, L, d], length []");
   const int64_t heads = dims[0] * dims[1], d = dims[2], window = dims[3];
+  if (window == 0) return ffi::Error::InvalidArgument("cached_attention: an empty cache");
   const int64_t n = std::clamp<int64_t>(length.typed_data()[0], 1, window);
   const float* qs = q.typed_data();
   const float* ks = k.typed_data();

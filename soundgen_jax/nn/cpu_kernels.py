@@ -12,7 +12,8 @@ They are compiled on first use with the machine's C++ compiler (`$CXX`, else `c+
 (`-march=native`: the vector width and the registers the accumulators need) and cached
 under `$SOUNDGEN_JAX_CACHE` (default `~/.cache/soundgen_jax`), keyed by the source, the compiler,
 jaxlib and the CPU. Where that fails (no compiler), `available()` says so once and callers use
-XLA's own products. Accelerators never call them.
+XLA's own products. Accelerators never call them. They have no partitioning rule: under a mesh
+XLA gathers their operands (decoding here runs unsharded).
 """
 from __future__ import annotations
 
@@ -21,11 +22,13 @@ import functools
 import hashlib
 import os
 import platform
+import shlex
 import subprocess
 import tempfile
 
 import jax
 import jax.numpy as jnp
+import jaxlib
 from absl import logging
 
 _SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cpu_kernels.cc")
@@ -47,11 +50,12 @@ def _build() -> str:
   """The compiled library's path, compiling it into the cache if it is not there yet."""
   with open(_SOURCE, "rb") as f:
     source = f.read()
-  cxx = os.environ.get("CXX", "c++")
+  cxx = shlex.split(os.environ.get("CXX", "c++"))  # "ccache g++" too
   flags = ["-O3", "-march=native", "-fno-math-errno", "-std=c++17", "-shared", "-fPIC",
            "-I" + jax.ffi.include_dir()]
-  version = subprocess.run([cxx, "--version"], capture_output=True, text=True, check=True).stdout
-  key = hashlib.sha256(source + repr((cxx, version, flags[:-1], jax.__version__,
+  version = subprocess.run([*cxx, "--version"], capture_output=True, text=True,
+                           check=True).stdout
+  key = hashlib.sha256(source + repr((cxx, version, flags[:-1], jaxlib.__version__,
                                       _cpu_identity())).encode()).hexdigest()[:16]
   cache = os.environ.get("SOUNDGEN_JAX_CACHE") or os.path.join(
       os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "soundgen_jax")
@@ -61,7 +65,7 @@ def _build() -> str:
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=cache)  # concurrent builds: last rename wins
     os.close(fd)
     try:
-      subprocess.run([cxx, *flags, _SOURCE, "-o", tmp], capture_output=True, text=True,
+      subprocess.run([*cxx, *flags, _SOURCE, "-o", tmp], capture_output=True, text=True,
                      check=True)
       os.replace(tmp, path)
     finally:

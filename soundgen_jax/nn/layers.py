@@ -42,15 +42,29 @@ def _matmul(x: jax.Array, w2: jax.Array) -> jax.Array:
   return jax.lax.dot_general(x, w2, (((x.ndim - 1,), (1,)), ((), ())))
 
 
+# Without the kernel, weights up to this many bytes take one matrix-vector dot per row (the
+# second finds the weight in cache); larger ones a fused multiply + sum.
+PER_ROW_MAX_BYTES = 1 << 20
+
+
 def _matmul_rows(x: jax.Array, w2: jax.Array) -> jax.Array:
-  """_matmul for XLA:CPU. A CFG decode step's two float32 rows (cond + null) go to
-  `cpu_kernels`'s kernel, which reads each weight once for both: XLA:CPU's own 2-row products
-  read MusicGen-small's weights at 12-20 GB/s, its 1-row dot at ~27 (Intel Xeon, 2 cores). One
-  row, more rows, other dtypes, or no C++ compiler: XLA's dot."""
+  """_matmul for XLA:CPU. A CFG decode step's two rows (cond + null) go to `cpu_kernels`'
+  kernel, which reads each weight once for both at the 1-row dot's rate. XLA:CPU's own 2-row
+  dot goes to YNNPACK, ~12 GB/s on MusicGen-small's weights against ~27 (Intel Xeon, 2 cores);
+  where the kernel cannot serve (bfloat16, no C++ compiler) the best XLA forms measured stand
+  in: one dot per row for small weights, a fused multiply + sum over the input axis (~20 GB/s)
+  for large ones. One row or more than two: XLA's dot."""
   rows = x.reshape(-1, x.shape[-1])
-  if rows.shape[0] == 2 and cpu_kernels.usable(x, w2):
-    return cpu_kernels.two_row_matvec(rows, w2).reshape(x.shape[:-1] + w2.shape[:1])
-  return _matmul(x, w2)
+  if rows.shape[0] != 2:
+    return _matmul(x, w2)
+  if cpu_kernels.usable(x, w2):
+    y = cpu_kernels.two_row_matvec(rows, w2)
+  elif w2.size * w2.dtype.itemsize <= PER_ROW_MAX_BYTES:
+    y = jnp.concatenate([_matmul(rows[i:i + 1], w2) for i in range(2)])
+  else:
+    f32 = jnp.float32  # accumulate as a dot does (a no-op for float32 inputs)
+    y = jnp.sum(w2[None].astype(f32) * rows[:, None, :].astype(f32), axis=-1).astype(x.dtype)
+  return y.reshape(x.shape[:-1] + w2.shape[:1])
 
 
 @jax.custom_vjp

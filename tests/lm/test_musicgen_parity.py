@@ -108,3 +108,9 @@ def test_greedy_generation_matches_transformers(converted):
   agree = float(np.mean(got == want))
   print(f"greedy: {frames} frames x {k} codebooks, {100 * agree:.2f}% of tokens identical")
   np.testing.assert_array_equal(got, want)
+  # One prompt: CFG's batch is 2 rows, so every weight product goes through the two-row kernel
+  # (tests/nn/test_cpu_kernels.py).
+  one = sampling.generate(ours.lm, ours.pattern, num_frames=frames, text=states[:1],
+                          text_mask=smask[:1], key=jax.random.key(0),
+                          sampling=sampling.Sampling(use_sampling=False, cfg_coef=CFG))
+  np.testing.assert_array_equal(np.asarray(one), want[:1])
