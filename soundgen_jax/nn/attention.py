@@ -64,10 +64,6 @@ def attend(q: jax.Array, kv: KVCache, mask: jax.Array | None) -> jax.Array:
   return jnp.einsum("bhts,bhsd->bthd", weights, kv.v.astype(q.dtype))
 
 
-def _attend_masked(q: jax.Array, kv: KVCache, length) -> jax.Array:
-  return attend(q, kv, (jnp.arange(kv.v.shape[2]) < length)[None, None, None])
-
-
 @jax.custom_vjp
 def _attend_filled(q: jax.Array, kv: KVCache, length) -> jax.Array:
   """One decode step's query over cache positions [0, length): on XLA:CPU `cpu_kernels`'
@@ -82,7 +78,8 @@ def _attend_filled_fwd(q, kv, length):
 
 def _attend_filled_bwd(residuals, dy):
   q, kv, length = residuals
-  _, vjp = jax.vjp(lambda q, kv: _attend_masked(q, kv, length), q, kv)
+  filled = (jnp.arange(kv.v.shape[2]) < length)[None, None, None]
+  _, vjp = jax.vjp(lambda q, kv: attend(q, kv, filled), q, kv)
   return (*vjp(dy), None)
 
 

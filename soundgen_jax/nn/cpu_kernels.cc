@@ -1,7 +1,7 @@
 // XLA:CPU FFI custom calls for the two memory-bound parts of an LM decode step (cpu_kernels.py):
 // - TwoRowMatvec: y[r, o] = sum_i w[o, i] x[r, i] for r = 0, 1, a CFG step's cond and null rows.
 //   XLA:CPU reads a weight at the memory bandwidth only for a single row; for two rows every
-//   formulation it offers read it at 8-20 GB/s against 27 (bench/lm_decode_profile.py). This
+//   formulation tried read it at 8-20 GB/s against 27 (bench/lm_decode_profile.py, probes). This
 //   reads each weight once for both rows.
 // - CachedAttention: one query per (batch, head) over the first `length` positions of the KV
 //   cache, where XLA's attention reads the whole preallocated window at every step.

@@ -76,14 +76,13 @@ def _build() -> str:
 
 @functools.cache
 def available() -> bool:
-  """Whether the kernel is built and registered with XLA:CPU (built on the first call)."""
+  """Whether the kernels are built and registered with XLA:CPU (built on the first call)."""
   try:
     library = ctypes.CDLL(_build())
   except (OSError, subprocess.CalledProcessError) as e:
-    detail = getattr(e, "stderr", "") or str(e)
-    logging.warning("soundgen_jax: the CPU two-row matvec kernel could not be built, so CFG "
-                    "decoding uses XLA's slower product (install a C++ compiler to fix): %s",
-                    detail.strip().splitlines()[-1] if detail.strip() else e)
+    logging.warning("soundgen_jax: the CPU decode kernels could not be built, so decoding uses "
+                    "XLA's slower products (install a C++ compiler to fix): %s", e)
+    logging.debug("the compiler said: %s", getattr(e, "stderr", ""))
     return False
   for target, symbol in _TARGETS.items():
     jax.ffi.register_ffi_target(target, jax.ffi.pycapsule(getattr(library, symbol)),
@@ -113,5 +112,5 @@ def cached_attention(q: jax.Array, k: jax.Array, v: jax.Array, length) -> jax.Ar
   b, _, h, d = q.shape
   call = jax.ffi.ffi_call("soundgen_cached_attention",
                           jax.ShapeDtypeStruct((b, h, d), jnp.float32), vmap_method="sequential")
-  scaled = (q[:, 0] * jnp.asarray(d ** -0.5, q.dtype))
+  scaled = q[:, 0] * jnp.asarray(d ** -0.5, q.dtype)
   return call(scaled, k, v, jnp.asarray(length, jnp.int32)).reshape(b, 1, h, d)
